@@ -1,0 +1,213 @@
+"""The ``retailflow`` command. Each subcommand resolves settings, then hands off to one pipeline stage.
+
+Errors are one plain line saying what is wrong and what to do (exit 1, or the scan's own codes);
+``--debug`` (or RETAILFLOW_DEBUG=1) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from retailflow import __version__, console
+from retailflow.config import FIELD_NAMES, Settings, load_settings
+from retailflow.dates import parse_date, resolve_days
+from retailflow.errors import ExitCode, RetailflowError
+
+
+class _Group(click.Group):
+    """Turns our errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RetailflowError as exc:
+            if _debug(ctx):
+                traceback.print_exc()
+            console.err.print(f"[red]Error:[/red] {exc.message}" + (f"\n  {exc.hint}" if exc.hint else ""))
+            ctx.exit(int(exc.exit_code))
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            console.err.print("Interrupted. Nothing half-written was published; run the command again to finish.")
+            ctx.exit(130)
+        except Exception as exc:  # a bug, or an environment problem we did not foresee
+            if _debug(ctx):
+                traceback.print_exc()
+            else:
+                console.err.print(
+                    f"[red]Unexpected error:[/red] {type(exc).__name__}: {exc}\n"
+                    "  Run again with --debug for the traceback, and report it if it looks like a bug."
+                )
+            ctx.exit(int(ExitCode.UNEXPECTED))
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool((root.params or {}).get("debug")) or os.environ.get("RETAILFLOW_DEBUG", "") not in ("", "0")
+
+
+def settings_of(ctx: click.Context, **flags) -> Settings:
+    """The settings of this invocation: config file and environment from the group, plus these flags."""
+    base: Settings = ctx.find_object(dict)["settings"]
+    return base.replace(**{k: v for k, v in flags.items() if k in FIELD_NAMES})
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (default: ./retailflow.toml if present).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(__version__, prog_name="retailflow")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, debug: bool) -> None:
+    """retailflow: a retailer's nightly database export -> weekly store x product sales and inventory metrics.
+
+    \b
+    The flow, one command per stage:
+      generate  fill a source database with realistic sales and inventory
+      export    dump each day of the source to the lake's raw zone (the nightly job)
+      scan      check whether a day's raw files are complete; trigger its run once
+
+    Settings come from defaults < retailflow.toml < RETAILFLOW_* environment variables < flags.
+    Every command that touches the lake takes --lake (a folder, or s3://bucket/prefix).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = load_settings(config_file=config_file)
+
+
+lake_option = click.option("--lake", help="Lake root: a folder or s3://bucket/prefix [env RETAILFLOW_LAKE].")
+source_option = click.option("--source", help="Source database URL, e.g. duckdb:///source.duckdb [env RETAILFLOW_SOURCE].")
+date_option = click.option("--date", "date", help="One day, YYYY-MM-DD.")
+from_option = click.option("--from", "date_from", help="First day of a range, YYYY-MM-DD.")
+to_option = click.option("--to", "date_to", help="Last day of a range, YYYY-MM-DD.")
+
+
+@cli.command()
+@source_option
+@from_option
+@to_option
+@click.option("--stores", type=int, default=151, show_default=True, help="How many of the 151 real stores.")
+@click.option("--products", type=int, default=300, show_default=True, help="How many of the 1,212 real products.")
+@click.option("--seed", type=int, default=42, show_default=True, help="Same arguments + same seed = same data.")
+@click.option("--dense", is_flag=True, help="One inventory row per store/product/day instead of one per week.")
+@click.pass_context
+def generate(ctx, source, date_from, date_to, stores, products, seed, dense):
+    """Fill the source database with realistic sales and inventory for a date range.
+
+    The store, product and fiscal calendar tables are (re)loaded from the real data shipped with
+    retailflow; sales and inventory of the range are replaced. Example:
+
+        retailflow generate --from 2026-01-04 --to 2026-01-31 --products 200
+    """
+    from retailflow.source.duckdb_source import path_of
+    from retailflow.source.generate import GenerateSpec
+    from retailflow.source.generate import generate as run_generate
+
+    settings = settings_of(ctx, source=source)
+    if not (date_from and date_to):
+        raise RetailflowError("generate needs --from and --to.", "Example: --from 2026-01-04 --to 2026-01-31.")
+    days = resolve_days(None, date_from, date_to)
+    spec = GenerateSpec(days[0], days[-1], stores=stores, products=products, seed=seed, dense=dense)
+    db = path_of(settings.source)
+    with console.progress("Generating", total=len(days), unit="days") as advance:
+        state = {"done": 0}
+
+        def on_progress(done: int, total: int) -> None:
+            advance(done - state["done"])
+            state["done"] = done
+
+        result = run_generate(db, spec, on_progress=on_progress)
+    console.success(
+        f"Generated {result.sales_rows:,} sales and {result.inventory_rows:,} inventory rows "
+        f"for {days[0]}..{days[-1]} in {db}."
+    )
+
+
+@cli.command()
+@lake_option
+@source_option
+@date_option
+@from_option
+@to_option
+@click.pass_context
+def export(ctx, lake, source, date, date_from, date_to):
+    """Export days of the source database to the lake's raw zone (the nightly dump).
+
+    Writes raw/dt=YYYY-MM-DD/{sales,inventory,store,product,calendar}.csv.gz and, last, _manifest.json.
+    Re-exporting a day replaces its partition; readers never see it half-written.
+    """
+    from retailflow.export import export_days
+    from retailflow.lake import Lake
+    from retailflow.source import open_source
+
+    settings = settings_of(ctx, lake=lake, source=source)
+    days = resolve_days(date, date_from, date_to)
+    src = open_source(settings.source)
+    try:
+        with console.progress("Exporting", total=len(days), unit="days") as advance:
+            results = export_days(
+                src, Lake(settings.lake), days, gzip_level=settings.gzip_level,
+                on_day_done=lambda _r: advance(), threads=settings.export_threads,
+            )
+    finally:
+        src.close()
+    rows = sum(r.fact_rows for r in results)
+    console.success(f"Exported {len(results)} day(s), {rows:,} fact rows, to {Lake(settings.lake).uri('raw')}.")
+
+
+@cli.command()
+@lake_option
+@date_option
+@from_option
+@to_option
+@click.option("--deadline", help="HH:MM in the business time zone; not ready after it is an alert (exit 4).")
+@click.option("--trigger", type=click.Choice(["local", "none"]), help="What a ready day triggers [default: local].")
+@click.option("--now", "now_text", hidden=True, help="Pretend the local time is this ISO datetime (tests, drills).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON (what the Lambda returns).")
+@click.pass_context
+def scan(ctx, lake, date, date_from, date_to, deadline, trigger, now_text, as_json):
+    """Check whether a day's raw partition is complete, and trigger its run once.
+
+    \b
+    Without --date it checks the business day that just ended (see scan_days_back).
+    Exit codes: 0 triggered or nothing to do, 3 not ready yet, 4 not ready after --deadline (alert).
+    A partition is triggered once per manifest: scanning it again does nothing until it is re-exported.
+    """
+    from zoneinfo import ZoneInfo
+
+    from retailflow.readiness.handler import run_scan
+
+    settings = settings_of(ctx, lake=lake, deadline=deadline, trigger=trigger)
+    now = None
+    if now_text:
+        try:
+            now = dt.datetime.fromisoformat(now_text)
+        except ValueError:
+            raise RetailflowError(f"--now {now_text!r} is not an ISO datetime.") from None
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=ZoneInfo(settings.timezone))
+    days = resolve_days(date, date_from, date_to, allow_none=True) or [None]
+    worst = ExitCode.OK
+    for day in days:
+        outcome = run_scan(settings, day=day, now=now)
+        if as_json:
+            console.out.print_json(json.dumps(outcome.as_dict()))
+        elif outcome.exit_code == ExitCode.OK:
+            console.success(outcome.message)
+        else:
+            console.err.print(f"[red]{outcome.message}[/red]" if outcome.exit_code == ExitCode.DEADLINE_MISSED else outcome.message)
+        worst = max(worst, outcome.exit_code)
+    ctx.exit(int(worst))
+
+
+def main() -> None:
+    cli(prog_name="retailflow")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

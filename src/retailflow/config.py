@@ -1,0 +1,156 @@
+"""The one configuration object.
+
+Precedence, lowest first: built-in defaults < ``retailflow.toml`` (or the file named by ``--config`` /
+``RETAILFLOW_CONFIG``) < environment variables ``RETAILFLOW_<FIELD>`` < command-line flags.
+Switching local <-> cloud is a matter of settings (``lake = "s3://..."``, ``engine = "spark"``,
+``trigger = "airflow"``): no code path changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from retailflow.errors import ConfigError
+
+CONFIG_FILE_NAME = "retailflow.toml"
+ENV_PREFIX = "RETAILFLOW_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake: str = field(default="lake", metadata={"help": "Root URL of the data lake: a folder, or s3://bucket/prefix."})
+    source: str = field(
+        default="duckdb:///source.duckdb",
+        metadata={"help": "URL of the transactional source database (duckdb:///path/to/file.duckdb)."},
+    )
+    timezone: str = field(default="America/New_York", metadata={"help": "Time zone of the business day."})
+    scan_days_back: int = field(
+        default=1,
+        metadata={
+            "help": "Which day a scan without --date checks: today minus this many days in `timezone`. "
+            "The dump landing at 02:00 holds the day that just ended, hence 1."
+        },
+    )
+    deadline: str | None = field(
+        default=None, metadata={"help": "HH:MM (in `timezone`) after which a not-ready partition is an alert."}
+    )
+    trigger: str = field(default="local", metadata={"help": "What a ready partition triggers: local or none."})
+    engine: str = field(default="duckdb", metadata={"help": "Transformation engine: duckdb or spark."})
+    spark_master: str = field(default="local[*]", metadata={"help": "Spark master URL for --engine spark."})
+    quarantine_threshold: float = field(
+        default=0.01,
+        metadata={"help": "Largest share of a day's rows (per table) that may be quarantined before a run fails."},
+    )
+    gzip_level: int = field(
+        default=1, metadata={"help": "gzip level of exported raw files (1-9): 1 is ~5x faster than 6, ~25% larger."}
+    )
+    export_threads: int = field(default=2, metadata={"help": "Days exported in parallel."})
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with the given fields changed; None values are ignored (an unset flag)."""
+        return _validated(dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None}))
+
+
+FIELD_NAMES = tuple(f.name for f in fields(Settings))
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    config_file: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build the settings from all four layers."""
+    environ = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    values: dict[str, Any] = {}
+
+    path = config_file or environ.get(f"{ENV_PREFIX}CONFIG")
+    if path is None and (cwd / CONFIG_FILE_NAME).is_file():
+        path = cwd / CONFIG_FILE_NAME
+    if path is not None:
+        values.update(_read_config_file(Path(path)))
+
+    for name in FIELD_NAMES:
+        env_value = environ.get(f"{ENV_PREFIX}{name.upper()}")
+        if env_value is not None and env_value != "":
+            values[name] = _coerce(name, env_value, f"environment variable {ENV_PREFIX}{name.upper()}")
+
+    for name, value in (flags or {}).items():
+        if value is not None:
+            values[name] = value
+
+    return _validated(Settings(**values))
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist.", "Check --config / RETAILFLOW_CONFIG.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from None
+    # Allow the settings either at the top level or under [retailflow].
+    data = data.get("retailflow", data)
+    unknown = sorted(set(data) - set(FIELD_NAMES))
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(unknown)} in {path}.", f"Valid settings: {', '.join(FIELD_NAMES)}."
+        )
+    return {name: _coerce(name, value, f"{path}") for name, value in data.items()}
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    kind = _TYPES[name]
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Setting {name} from {origin} must be a number, got {value!r}.") from None
+    return str(value)
+
+
+def _validated(settings: Settings) -> Settings:
+    if not 0 <= settings.quarantine_threshold <= 1:
+        raise ConfigError(
+            f"quarantine_threshold must be between 0 and 1 (a share), got {settings.quarantine_threshold}."
+        )
+    if settings.engine not in ("duckdb", "spark"):
+        raise ConfigError(f"Unknown engine {settings.engine!r}.", "Use duckdb or spark.")
+    if not 1 <= settings.gzip_level <= 9:
+        raise ConfigError(f"gzip_level must be 1..9, got {settings.gzip_level}.")
+    if settings.export_threads < 1:
+        raise ConfigError(f"export_threads must be 1 or more, got {settings.export_threads}.")
+    if settings.scan_days_back < 0:
+        raise ConfigError(f"scan_days_back must be 0 or more, got {settings.scan_days_back}.")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(settings.timezone)
+    except Exception:
+        raise ConfigError(f"Unknown time zone {settings.timezone!r}.", "Use an IANA name like America/New_York.") from None
+    if settings.deadline is not None:
+        parse_hhmm(settings.deadline)
+    return settings
+
+
+def parse_hhmm(text: str) -> tuple[int, int]:
+    try:
+        hh, mm = text.split(":")
+        hour, minute = int(hh), int(mm)
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"Deadline {text!r} is not a time of day.", "Write it as HH:MM, e.g. 04:30.") from None
+    return hour, minute

@@ -1,0 +1,81 @@
+"""Where everything lives in the lake, relative to its root. Pure functions: no IO.
+
+    raw/dt=YYYY-MM-DD/{sales,inventory,store,product,calendar}.csv[.gz], _manifest.json
+    curated/weekly_sales_inventory/yr_wk_num=YYYYWW/part-0.parquet
+    curated/{store,product,calendar}/part-0.parquet
+    quarantine/dt=YYYY-MM-DD/<table>.parquet
+    catalog/retailflow.duckdb
+    _state/triggers/dt=YYYY-MM-DD/<manifest sha256>.json
+    _state/runs/<run id>.json
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+RAW = "raw"
+CURATED = "curated"
+QUARANTINE = "quarantine"
+STATE = "_state"
+MANIFEST_NAME = "_manifest.json"
+TMP_PREFIX = "_tmp."  # in-flight files: ignored by every reader, swept by the next writer
+WEEKLY_TABLE = "weekly_sales_inventory"
+PART_FILE = "part-0.parquet"  # one file per partition: replacing it is a single atomic rename or PUT
+
+_RAW_PARTITION = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
+
+
+def raw_partition(day: dt.date) -> str:
+    return f"{RAW}/dt={day.isoformat()}"
+
+
+def raw_file(day: dt.date, table: str, gzip: bool = True) -> str:
+    return f"{raw_partition(day)}/{table}.csv{'.gz' if gzip else ''}"
+
+
+def manifest(day: dt.date) -> str:
+    return f"{raw_partition(day)}/{MANIFEST_NAME}"
+
+
+def day_of_raw_partition(name: str) -> dt.date | None:
+    """The day of a raw partition folder name like 'dt=2026-11-21' (None for anything else)."""
+    match = _RAW_PARTITION.match(name.rstrip("/").rsplit("/", 1)[-1])
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def triggers(day: dt.date) -> str:
+    return f"{STATE}/triggers/dt={day.isoformat()}"
+
+
+def trigger_record(day: dt.date, manifest_hash: str) -> str:
+    return f"{triggers(day)}/{manifest_hash}.json"
+
+
+def runs() -> str:
+    return f"{STATE}/runs"
+
+
+def curated_table(table: str) -> str:
+    return f"{CURATED}/{table}"
+
+
+def weekly_partition(yr_wk_num: int) -> str:
+    return f"{CURATED}/{WEEKLY_TABLE}/yr_wk_num={yr_wk_num}"
+
+
+def quarantine_file(day: dt.date, table: str) -> str:
+    return f"{QUARANTINE}/dt={day.isoformat()}/{table}.parquet"
+
+
+def catalog() -> str:
+    return "catalog/retailflow.duckdb"
+
+
+def is_temporary(name: str) -> bool:
+    return name.rsplit("/", 1)[-1].startswith(TMP_PREFIX)

@@ -1,0 +1,54 @@
+"""The readiness check as an AWS Lambda function (run by EventBridge at 03:00 and 03:30 New York time).
+
+``handler(event, context)`` runs unchanged on Lambda's Python runtime: its settings come from the
+environment (``RETAILFLOW_LAKE=s3://...``, ``RETAILFLOW_TRIGGER``, ``RETAILFLOW_DEADLINE``, ...), and the
+event may carry ``{"date": "YYYY-MM-DD"}`` (default: the business day that just ended in
+``RETAILFLOW_TIMEZONE``) and ``{"deadline": "HH:MM"}``. A missed deadline raises, so the function's
+Errors metric (and any alarm on it) fires; the other outcomes are returned as a dict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from retailflow.config import Settings, load_settings, parse_hhmm
+from retailflow.dates import parse_date
+from retailflow.errors import DeadlineMissedError
+from retailflow.lake.storage import Lake
+from retailflow.readiness.scan import DEADLINE_MISSED, ScanOutcome, scan_day
+from retailflow.readiness.triggers import make_trigger
+
+
+def default_day(settings: Settings, now: dt.datetime) -> dt.date:
+    return now.astimezone(ZoneInfo(settings.timezone)).date() - dt.timedelta(days=settings.scan_days_back)
+
+
+def run_scan(settings: Settings, day: dt.date | None = None, now: dt.datetime | None = None) -> ScanOutcome:
+    """The scan with everything resolved from settings: what both the CLI and the Lambda call."""
+    zone = ZoneInfo(settings.timezone)
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(zone)
+    day = day or default_day(settings, now)
+    trigger = make_trigger(settings.trigger, run_local=_local_runner(settings))
+    deadline = parse_hhmm(settings.deadline) if settings.deadline else None
+    return scan_day(Lake(settings.lake), day, trigger, now=now, deadline=deadline)
+
+
+def _local_runner(settings: Settings):
+    def run(day: dt.date) -> dict[str, Any]:
+        from retailflow.transform.runner import run_for_trigger  # heavy imports only when a run starts
+
+        return run_for_trigger(settings, day)
+
+    return run
+
+
+def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+    event = event or {}
+    settings = load_settings(flags={"deadline": event.get("deadline"), "lake": event.get("lake")})
+    day = parse_date(event["date"]) if event.get("date") else None
+    outcome = run_scan(settings, day=day)
+    if outcome.status == DEADLINE_MISSED:
+        raise DeadlineMissedError(outcome.message)
+    return outcome.as_dict()

@@ -1,0 +1,53 @@
+"""What a ready partition triggers. A small interface so the orchestrator can change by setting:
+``local`` runs the weekly transformation in-process, ``none`` only reports; Airflow comes later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from retailflow.errors import ConfigError
+
+
+class Trigger(Protocol):
+    name: str
+    records: bool  # whether a fired trigger is remembered (so the same partition does not fire twice)
+
+    def fire(self, day: dt.date, version: str) -> dict[str, Any]:
+        """Start the run of ``day``; return details for the trigger record. Raise if it could not start."""
+
+
+class NoTrigger:
+    name = "none"
+    records = False
+
+    def fire(self, day: dt.date, version: str) -> dict[str, Any]:
+        return {"note": "trigger 'none': nothing was started"}
+
+
+class LocalTrigger:
+    """Runs the transformation of ``day``'s fiscal week in this process."""
+
+    name = "local"
+    records = True
+
+    def __init__(self, run: Callable[[dt.date], dict[str, Any]]):
+        self.run = run
+
+    def fire(self, day: dt.date, version: str) -> dict[str, Any]:
+        return self.run(day)
+
+
+TRIGGER_NAMES = ("local", "none")
+
+
+def make_trigger(name: str, run_local: Callable[[dt.date], dict[str, Any]] | None = None) -> Trigger:
+    if name == "none":
+        return NoTrigger()
+    if name == "local":
+        if run_local is None:
+            raise ConfigError("The local trigger needs a runner.")
+        return LocalTrigger(run_local)
+    raise ConfigError(f"Unknown trigger {name!r}.", f"Use one of: {', '.join(TRIGGER_NAMES)}.")

@@ -1,0 +1,54 @@
+"""The source interface: what the exporter needs from a transactional database, and the URL registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Protocol
+
+import pyarrow as pa
+
+from retailflow.errors import SourceError
+from retailflow.tables import Table
+
+
+class Source(Protocol):
+    url: str
+
+    def check(self, tables: tuple[Table, ...]) -> None:
+        """Raise SourceError naming the first missing table or column of the contract."""
+
+    def read_day(self, table: Table, day: dt.date) -> pa.RecordBatchReader:
+        """A fact table's rows of one day, columns in contract order."""
+
+    def read_all(self, table: Table) -> pa.RecordBatchReader:
+        """A dimension table's full snapshot, columns in contract order."""
+
+    def close(self) -> None: ...
+
+
+_FACTORIES: dict[str, Callable[[str], Source]] = {}
+
+
+def register(scheme: str, factory: Callable[[str], Source]) -> None:
+    """Make ``scheme://...`` URLs open with ``factory(url)``."""
+    _FACTORIES[scheme] = factory
+
+
+def scheme_of(url: str) -> str:
+    if "://" in url:
+        return url.split("://", 1)[0].split("+", 1)[0]
+    if url.endswith((".duckdb", ".db")):
+        return "duckdb"
+    return ""
+
+
+def open_source(url: str) -> Source:
+    scheme = scheme_of(url)
+    if scheme == "duckdb" and "duckdb" not in _FACTORIES:
+        from retailflow.source import duckdb_source  # noqa: F401  (registers itself)
+    factory = _FACTORIES.get(scheme)
+    if factory is None:
+        known = ", ".join(sorted(_FACTORIES) or ["duckdb"])
+        raise SourceError(f"No source driver for {url!r}.", f"Supported URL schemes: {known}.")
+    return factory(url)
