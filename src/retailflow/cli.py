@@ -72,6 +72,11 @@ def cli(ctx: click.Context, config_file: str | None, debug: bool) -> None:
       generate  fill a source database with realistic sales and inventory
       export    dump each day of the source to the lake's raw zone (the nightly job)
       scan      check whether a day's raw files are complete; trigger its run once
+      run       recompute fiscal weeks' metrics from the raw zone and publish them
+      catalog   rebuild the SQL catalog over the published tables
+      query     SQL or a named business question against the catalog
+      status    latest runs; which days are exported, triggered, published
+      demo      all of the above on embedded defaults, in a fresh folder
 
     Settings come from defaults < retailflow.toml < RETAILFLOW_* environment variables < flags.
     Every command that touches the lake takes --lake (a folder, or s3://bucket/prefix).
@@ -203,6 +208,147 @@ def scan(ctx, lake, date, date_from, date_to, deadline, trigger, now_text, as_js
             console.err.print(f"[red]{outcome.message}[/red]" if outcome.exit_code == ExitCode.DEADLINE_MISSED else outcome.message)
         worst = max(worst, outcome.exit_code)
     ctx.exit(int(worst))
+
+
+@cli.command(name="run")
+@lake_option
+@date_option
+@from_option
+@to_option
+@click.option("--all", "all_weeks", is_flag=True, help="Recompute every week that has raw data.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), help="Transformation engine [default: duckdb].")
+@click.option("--spark-master", help="Spark master URL for --engine spark [default: local[*]].")
+@click.option("--quarantine-threshold", type=float, help="Largest share of a day's rows that may be quarantined [0.01].")
+@click.pass_context
+def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_master, quarantine_threshold):
+    """Recompute fiscal weeks from the raw zone and publish them.
+
+    \b
+    --date D          the fiscal week containing D
+    --from D1 --to D2 every week touching the range
+    --all             every week in the raw zone
+    Writes curated/weekly_sales_inventory/yr_wk_num=YYYYWW/part-0.parquet (each week replaced
+    atomically), the dimension tables, quarantine/dt=D/<table>.parquet for rows that fail validation,
+    a report in _state/runs/, and rebuilds the catalog.
+    """
+    from retailflow.transform.runner import run
+
+    settings = settings_of(ctx, lake=lake, engine=engine, spark_master=spark_master,
+                          quarantine_threshold=quarantine_threshold)
+    days = resolve_days(date, date_from, date_to, allow_none=all_weeks)
+    if all_weeks and days is not None:
+        raise RetailflowError("Give --all or a date selection, not both.")
+    if days is None and not all_weeks:
+        raise RetailflowError("No weeks chosen.", "Use --date D, --from D1 --to D2, or --all.")
+    stages = ["planned", "computed", "written", "published", "cataloged"]
+    with console.progress(f"Running ({settings.engine})", total=len(stages), unit="steps") as advance:
+        report = run(settings, days=days, on_step=lambda _s: advance())
+    for warning in report.warnings:
+        console.warn(warning)
+    rows_read = sum(c["read"] for c in report.counts)
+    quarantined = sum(c["quarantined"] for c in report.counts)
+    weeks = ", ".join(str(w.yr_wk_num) for w in report.weeks)
+    console.success(
+        f"Published week(s) {weeks}: {rows_read:,} fact rows read, {quarantined:,} quarantined "
+        f"(run {report.run_id}, {sum(report.durations_s.values()):.1f}s)."
+    )
+
+
+@cli.command()
+@lake_option
+@click.pass_context
+def catalog(ctx, lake):
+    """Rebuild the catalog: a DuckDB file of SQL views over the curated tables (lake/catalog/).
+
+    Runs after every publish; rebuilt atomically, so BI tools holding it open read-only keep working.
+    """
+    from retailflow.catalog import build_catalog
+    from retailflow.lake import Lake
+
+    lake_obj = Lake(settings_of(ctx, lake=lake).lake)
+    path = build_catalog(lake_obj)
+    console.success(f"Catalog rebuilt: {lake_obj.uri(path)}")
+
+
+@cli.command()
+@lake_option
+@click.argument("sql", required=False)
+@click.option("--named", "named", help="Run a named business query (see --list).")
+@click.option("--list", "list_named", is_flag=True, help="List the named queries.")
+@click.option("--tables", "list_tables", is_flag=True, help="List the catalog's tables and their columns.")
+@click.option("--week", type=int, help="yr_wk_num for named queries [default: the latest published week].")
+@click.option("--limit", type=int, default=10, show_default=True, help="Rows for named queries.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_context
+def query(ctx, lake, sql, named, list_named, list_tables, week, limit, fmt):
+    """Run SQL against the catalog and print the result.
+
+    \b
+    Examples:
+      retailflow query "SELECT yr_wk_num, SUM(total_sales_amt) FROM weekly_sales_inventory GROUP BY 1"
+      retailflow query --named stores_no_stock_impact --week 202602 --format csv
+    """
+    from retailflow.catalog.named import NAMED_QUERIES, parameters_for
+    from retailflow.catalog.query import latest_week, run_query
+    from retailflow.lake import Lake
+    from retailflow.output import print_rows
+
+    if list_named:
+        for q in NAMED_QUERIES.values():
+            console.out.print(f"[bold]{q.name}[/bold]  {q.description}")
+        return
+    lake_obj = Lake(settings_of(ctx, lake=lake).lake)
+    params = None
+    if list_tables:
+        sql = ("SELECT table_name, string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) "
+               "AS columns FROM information_schema.columns GROUP BY table_name ORDER BY table_name")
+    elif named:
+        if named not in NAMED_QUERIES:
+            raise RetailflowError(f"No named query {named!r}.", f"Choose one of: {', '.join(NAMED_QUERIES)}.")
+        q = NAMED_QUERIES[named]
+        params = parameters_for(q, week if week is not None else latest_week(lake_obj), limit)
+        sql = q.sql
+    elif not sql:
+        raise RetailflowError("No query given.", "Pass SQL, --named NAME (see --list) or --tables.")
+    columns, rows = run_query(lake_obj, sql, params)
+    print_rows(columns, rows, fmt)
+
+
+@cli.command()
+@lake_option
+@click.option("--days", type=int, default=14, show_default=True, help="How many recent days to show.")
+@click.option("--runs", "n_runs", type=int, default=5, show_default=True, help="How many recent runs to show.")
+@click.pass_context
+def status(ctx, lake, days, n_runs):
+    """Show the latest runs, and which days are exported, triggered and published."""
+    from retailflow.lake import Lake
+    from retailflow.status import show_status
+
+    show_status(Lake(settings_of(ctx, lake=lake).lake), days=days, runs=n_runs)
+
+
+@cli.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True,
+              help="Folder for the demo's source database and lake (recreated on every run).")
+@click.option("--weeks", type=int, default=3, show_default=True, help="Fiscal weeks of data.")
+@click.option("--stores", type=int, default=151, show_default=True, help="How many of the 151 real stores.")
+@click.option("--products", type=int, default=200, show_default=True, help="How many of the 1,212 real products.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--end", "end_text", help="Last day of the data, YYYY-MM-DD [default: the latest Saturday].")
+@click.pass_context
+def demo(ctx, workdir, weeks, stores, products, seed, end_text):
+    """Run the whole flow on embedded defaults in a fresh folder (what `make demo` runs).
+
+    Generates a source database, exports every day to a local lake, scans each day (which triggers the
+    weekly run) and prints where everything is.
+    """
+    from retailflow.demo import DemoPlan, run_demo
+
+    if weeks < 1:
+        raise RetailflowError("--weeks must be 1 or more.")
+    plan = DemoPlan(workdir=workdir, weeks=weeks, stores=stores, products=products, seed=seed,
+                    end=parse_date(end_text, "--end") if end_text else None)
+    run_demo(plan, settings_of(ctx))
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
+    out = Console(highlight=False, soft_wrap=True, width=200)
 
 
 @contextlib.contextmanager

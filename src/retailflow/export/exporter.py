@@ -98,7 +98,8 @@ def export_day(
         for table in ALL_TABLES:
             lake.remove(f"{folder}/{table.name}.csv")  # an outside producer's uncompressed variant
         for name in sorted(staged, key=lambda n: n == f"{SALES.name}.csv.gz"):
-            lake.commit(staged.pop(name), f"{folder}/{name}")
+            lake.commit(staged[name], f"{folder}/{name}")
+            del staged[name]  # only once it is in place: a failed commit's temporary is removed below
         manifest = manifest_mod.build(day, entries, source=_redacted(source.url), exported_at=dt.datetime.now(dt.timezone.utc))
         data = manifest_mod.encode(manifest)
         lake.write_bytes(f"{folder}/{layout.MANIFEST_NAME}", data)

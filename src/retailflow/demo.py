@@ -1,0 +1,144 @@
+"""``retailflow demo``: the whole flow on embedded defaults, in a fresh folder.
+
+generate a source (the real stores, a few hundred real products, several fiscal weeks) -> then, night
+after night: export the day to the lake, scan it (which triggers the run of its week so far) -> print
+what it found and where.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from retailflow import console
+from retailflow.config import Settings
+from retailflow.dates import date_range
+from retailflow.errors import RetailflowError
+from retailflow.export import export_days
+from retailflow.lake import Lake
+from retailflow.readiness.handler import run_scan
+from retailflow.readiness.scan import ALREADY_TRIGGERED, READY, TRIGGERED
+from retailflow.source import open_source
+from retailflow.source.duckdb_source import url_of
+from retailflow.source.generate import GenerateSpec, generate
+
+MARKER = ".retailflow-demo"
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    workdir: Path
+    weeks: int = 3
+    stores: int = 151
+    products: int = 200
+    seed: int = 42
+    end: dt.date | None = None  # last day; default: the Saturday that ended the last full week
+
+    @property
+    def last_day(self) -> dt.date:
+        if self.end:
+            return self.end
+        today = dt.date.today()
+        return today - dt.timedelta(days=(today.weekday() + 2) % 7 or 7)  # the latest Saturday before today
+
+    @property
+    def first_day(self) -> dt.date:
+        return self.last_day - dt.timedelta(days=7 * self.weeks - 1)
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """Start from an empty folder, but never wipe one that a demo did not create."""
+    if workdir.exists() and any(workdir.iterdir()):
+        if not (workdir / MARKER).exists():
+            raise RetailflowError(
+                f"{workdir} exists and was not made by `retailflow demo`, so it is left alone.",
+                "Choose another --workdir, or empty that folder.",
+            )
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("made by `retailflow demo`; the next demo run may delete this folder\n")
+
+
+def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
+    prepare_workdir(plan.workdir)
+    source_path = plan.workdir / "source.duckdb"
+    settings = settings.replace(lake=str(plan.workdir / "lake"), source=url_of(source_path.resolve()))
+    days = date_range(plan.first_day, plan.last_day)
+    console.info(
+        f"Demo: {plan.weeks} fiscal weeks ({days[0]} .. {days[-1]}), {plan.stores} stores, {plan.products} products"
+    )
+
+    spec = GenerateSpec(days[0], days[-1], stores=plan.stores, products=plan.products, seed=plan.seed)
+    with console.progress("1/2 Generating source", total=len(days), unit="days") as advance:
+        done = {"n": 0}
+
+        def on_progress(n: int, _total: int) -> None:
+            advance(n - done["n"])
+            done["n"] = n
+
+        generated = generate(source_path, spec, on_progress=on_progress)
+    console.success(f"Source {source_path}: {generated.sales_rows:,} sales, {generated.inventory_rows:,} inventory rows")
+
+    # Night after night, as in production: the dump lands, the scan notices it and runs the week so far.
+    lake = Lake(settings.lake)
+    source = open_source(settings.source)
+    triggered = 0
+    warnings: set[str] = set()
+    try:
+        with console.progress("2/2 Nightly export + scan + run", total=len(days), unit="nights") as advance:
+            for day in days:
+                export_days(source, lake, [day], gzip_level=settings.gzip_level, threads=1)
+                outcome = run_scan(settings, day=day)
+                if outcome.status not in (TRIGGERED, ALREADY_TRIGGERED, READY):
+                    raise RetailflowError(f"Demo scan of {day} failed: {outcome.message}")
+                triggered += outcome.status == TRIGGERED
+                warnings.update(outcome.details.get("warnings", []))
+                advance()
+    finally:
+        source.close()
+    for warning in sorted(warnings):
+        console.warn(warning)
+    console.success(
+        f"{len(days)} nights: exported to {lake.uri('raw')}, scanned, {triggered} run(s) triggered ({settings.trigger})"
+    )
+    print_summary(lake)
+    return settings
+
+
+def print_summary(lake: Lake) -> None:
+    """What the demo found: last week's headline figures and biggest stock-out losses; where things are."""
+    from retailflow.catalog.named import NAMED_QUERIES, parameters_for
+    from retailflow.catalog.query import latest_week, run_query
+    from retailflow.lake import layout
+    from retailflow.output import print_rows
+
+    week = latest_week(lake)
+    _, rows = run_query(
+        lake,
+        f"SELECT SUM(total_sales_amt), SUM(total_sales_qty), SUM(no_stock_impact), "
+        f"SUM(potential_low_stock_impact), AVG(in_stock_pct) FROM {layout.WEEKLY_TABLE} WHERE yr_wk_num = $week",
+        {"week": week},
+    )
+    amt, qty, no_stock, low_stock, in_stock = rows[0]
+    console.info(
+        f"\n[bold]Fiscal week {week}[/bold]: sales {amt:,.2f} over {qty:,.0f} units; "
+        f"{no_stock:,.2f} sold on out-of-stock days; potential low-stock impact {low_stock:,.2f}; "
+        f"mean in-stock rate {in_stock:.1%}."
+    )
+    console.info("Biggest stock-out losses (no_stock_impact) by store:")
+    query = NAMED_QUERIES["stores_no_stock_impact"]
+    print_rows(*run_query(lake, query.sql, parameters_for(query, week, 5)))
+    console.info(
+        "\nWhere everything is:\n"
+        f"  raw zone      {lake.uri(layout.RAW)}\n"
+        f"  curated       {lake.uri(layout.CURATED)}\n"
+        f"  quarantine    {lake.uri(layout.QUARANTINE)}\n"
+        f"  catalog       {lake.uri(layout.catalog())}  (DuckDB; open read-only)\n"
+        f"  run reports   {lake.uri(layout.runs())}\n"
+        "Try:\n"
+        f"  retailflow query --lake {lake.url} --list\n"
+        f"  retailflow query --lake {lake.url} --named top_products\n"
+        f"  retailflow status --lake {lake.url}"
+    )

@@ -1,0 +1,55 @@
+"""``retailflow status``: the latest runs, and where each recent day is in the flow."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from retailflow import console
+from retailflow.lake import layout
+from retailflow.lake.rawzone import inspect_partition, raw_days
+from retailflow.lake.storage import Lake
+from retailflow.transform.report import load_reports
+
+
+def day_status(lake: Lake, days: int) -> list[dict[str, str]]:
+    reports = load_reports(lake)
+    published: dict[str, str] = {}  # day -> run id of the newest run that published its week
+    for report in reversed(reports):  # oldest first, so newer runs overwrite
+        for week in report.get("weeks", []):
+            if week.get("status") == "published":
+                for day in week.get("days", []):
+                    published[day] = report["run_id"]
+    rows = []
+    for day in raw_days(lake)[-days:]:
+        state = inspect_partition(lake, day, verify_hashes=False)
+        triggers = lake.listdir(layout.triggers(day))
+        triggered = state.version is not None and f"{state.version}.json" in triggers
+        rows.append({
+            "day": day.isoformat(),
+            "exported": "complete" if state.complete else ("corrupt" if state.problems else "incomplete"),
+            "triggered": "yes" if triggered else ("earlier version" if triggers else "no"),
+            "published": published.get(day.isoformat(), "no"),
+        })
+    return rows
+
+
+def show_status(lake: Lake, days: int = 14, runs: int = 5) -> None:
+    reports = load_reports(lake, limit=runs)
+    table = Table("run", "status", "engine", "weeks", "rows read", "quarantined", "seconds", title="Latest runs")
+    for r in reports:
+        weeks = ", ".join(f"{w['yr_wk_num']}{'' if w['status'] == 'published' else ' ✗'}" for w in r.get("weeks", []))
+        table.add_row(
+            r["run_id"], r["status"], r["engine"], weeks,
+            f"{sum(c['read'] for c in r.get('counts', [])):,}",
+            f"{sum(c['quarantined'] for c in r.get('counts', [])):,}",
+            f"{sum(r.get('durations_s', {}).values()):.1f}",
+        )
+    if reports:
+        console.out.print(table)
+    else:
+        console.out.print("No runs yet.")
+    rows = day_status(lake, days)
+    day_table = Table("day", "exported", "triggered", "published (run)", title=f"Last {len(rows)} day(s) in the raw zone")
+    for row in rows:
+        day_table.add_row(row["day"], row["exported"], row["triggered"], row["published"])
+    console.out.print(day_table if rows else "No raw partitions yet.")

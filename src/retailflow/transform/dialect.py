@@ -1,0 +1,27 @@
+"""The few places where DuckDB and Spark SQL spell things differently. Everything else in the plan is
+written once, in the SQL both engines accept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from retailflow.tables import engine_type
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str  # "duckdb" or "spark"
+
+    def matches(self, expr: str, pattern: str) -> str:
+        """Regular-expression search. Patterns must avoid backslashes: Spark unescapes string literals."""
+        assert "\\" not in pattern, "write [.] rather than \\. so both dialects read the pattern alike"
+        if self.name == "spark":
+            return f"({expr} RLIKE '{pattern}')"
+        return f"regexp_matches({expr}, '{pattern}')"
+
+    def type(self, sql_type: str) -> str:
+        return engine_type(sql_type, self.name)
+
+
+DUCKDB = Dialect("duckdb")
+SPARK = Dialect("spark")

@@ -1,0 +1,118 @@
+"""The embedded engine: DuckDB in-process, reading the raw CSVs and writing parquet directly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from typing import Any
+
+import duckdb
+
+from retailflow.errors import LakeError
+from retailflow.lake import layout
+from retailflow.lake.storage import Lake
+from retailflow.tables import TABLES
+from retailflow.transform.duckdb_raw import raw_files_select
+from retailflow.transform.inputs import RunInputs
+from retailflow.transform.plan import Step
+from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
+
+PARQUET = "FORMAT parquet, COMPRESSION snappy"
+
+
+def connect(lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    # Spill to a private temp folder rather than the working directory.
+    con.execute(f"SET temp_directory = '{tempfile.mkdtemp(prefix='retailflow-duckdb-')}'")
+    con.execute("SET preserve_insertion_order = false")
+    if lake is not None and not lake.is_local:
+        con.register_filesystem(lake.fs)  # s3:// and friends go through the lake's own fsspec filesystem
+    return con
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, threads: int | None = None):
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.threads = threads
+
+    def load(self, lake: Lake, inputs: RunInputs) -> None:
+        self.con = connect(lake)
+        if self.threads:
+            self.con.execute(f"SET threads = {int(self.threads)}")
+        for table_name, files in inputs.facts.items():
+            self._create_raw_view(lake, table_name, [(f.day, f.relative) for f in files])
+        for table_name, f in inputs.dims.items():
+            self._create_raw_view(lake, table_name, [(f.day, f.relative)])
+
+    def _create_raw_view(self, lake: Lake, table_name: str, files: list[tuple[dt.date, str]]) -> None:
+        table = TABLES[table_name]
+        if files:
+            select = raw_files_select(lake, table, files)
+        else:  # no partition of this table: an empty input with the right columns
+            cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in table.column_names)
+            select = f"SELECT {cols}, CAST(NULL AS DATE) AS partition_dt WHERE false"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table_name} AS {select}")
+
+    def execute(self, plan: list[Step]) -> None:
+        for step in plan:
+            kind = "TABLE" if step.materialize else "VIEW"
+            try:
+                self.con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS\n{step.sql}")
+            except duckdb.InvalidInputError as exc:  # the CSV reader's errors: a file is malformed
+                raise LakeError(
+                    f"A raw file could not be read: {_first_line(exc)}",
+                    "Re-export that day, or fix the file (the error names it and the line).",
+                ) from None
+
+    def fetch(self, view: str) -> list[dict[str, Any]]:
+        cursor = self.con.execute(f"SELECT * FROM {view}")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def _copy(self, query: str, lake: Lake, relative: str) -> str:
+        lake.makedirs(relative.rpartition("/")[0])
+        self.con.execute(f"COPY ({query}) TO '{lake.uri(relative)}' ({PARQUET})")
+        return relative
+
+    def stage_weekly(self, lake: Lake, staging: str, weeks: list[int]) -> dict[int, str]:
+        cols = ", ".join(WEEKLY_COLUMN_NAMES)
+        staged = {}
+        for week in weeks:
+            staged[week] = self._copy(
+                f"SELECT {cols} FROM weekly_metrics WHERE yr_wk_num = {int(week)} ORDER BY store_key, prod_key",
+                lake,
+                f"{staging}/{layout.weekly_partition(week)}/{layout.PART_FILE}",
+            )
+        return staged
+
+    def stage_quarantine(self, lake: Lake, staging: str) -> dict[tuple[str, str], str]:
+        staged = {}
+        for table in ("sales", "inventory"):
+            days = [r[0] for r in self.con.execute(f"SELECT DISTINCT partition_dt FROM quarantine_{table}").fetchall()]
+            for day in days:
+                staged[(day.isoformat(), table)] = self._copy(
+                    f"SELECT * FROM quarantine_{table} WHERE partition_dt = DATE '{day.isoformat()}' ORDER BY ALL",
+                    lake,
+                    f"{staging}/{layout.quarantine_file(day, table)}",
+                )
+        return staged
+
+    def stage_dims(self, lake: Lake, staging: str) -> dict[str, str]:
+        order = {"store": "store_key", "product": "prod_key", "calendar": "cal_dt"}
+        return {
+            table: self._copy(
+                f"SELECT * FROM dim_{table} ORDER BY {key}", lake, f"{staging}/{layout.curated_table(table)}/{layout.PART_FILE}"
+            )
+            for table, key in order.items()
+        }
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]

@@ -1,0 +1,33 @@
+"""What the runner needs from an engine. DuckDB (duckdb_engine.py) and Spark (spark_engine.py) both
+execute the same plan (plan.py) and stage their output for the publisher (publish.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from retailflow.lake.storage import Lake
+from retailflow.transform.inputs import RunInputs
+from retailflow.transform.plan import Step
+
+
+class Engine(Protocol):
+    name: str
+
+    def load(self, lake: Lake, inputs: RunInputs) -> None:
+        """Register the raw files as the plan's input views (raw_<table>, all text + partition_dt)."""
+
+    def execute(self, plan: list[Step]) -> None: ...
+
+    def fetch(self, view: str) -> list[dict[str, Any]]:
+        """A small result (counts, totals) as dicts. Never used for the data itself."""
+
+    def stage_weekly(self, lake: Lake, staging: str, weeks: list[int]) -> dict[int, str]:
+        """Write each week's rows as one parquet file under ``staging``; return week -> staged path."""
+
+    def stage_quarantine(self, lake: Lake, staging: str) -> dict[tuple[str, str], str]:
+        """Write quarantined rows per (day, table); return (day iso, table) -> staged path."""
+
+    def stage_dims(self, lake: Lake, staging: str) -> dict[str, str]:
+        """Write the curated dimension tables; return table -> staged path."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,308 @@
+"""The transformation as one ordered list of SQL steps, the single definition every engine executes.
+
+Inputs the engine provides as views, every column as text plus ``partition_dt`` (the raw partition's
+day): ``raw_sales`` and ``raw_inventory`` (the week's partitions), ``raw_store``, ``raw_product`` and
+``raw_calendar`` (the newest partition's snapshots). Outputs: ``weekly_metrics`` (docs/metrics.md),
+``quarantine_<table>``, ``counts_<table>``, ``reconciliation`` and the ``dim_*`` tables.
+
+Each step is ``CREATE <view or table> name AS <select>``; the select text is identical for DuckDB and
+Spark but for the few spellings in dialect.py. The functions here are pure: SQL in, SQL out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from retailflow.tables import CALENDAR, INVENTORY, PRODUCT, SALES, STORE, Column, Table
+from retailflow.transform.dialect import Dialect
+from retailflow.transform.schema import PARTITION_COLUMN, WEEKLY_COLUMNS
+
+INT_PATTERN = "^-?[0-9]+$"
+DECIMAL_PATTERN = "^-?([0-9]+([.][0-9]*)?|[.][0-9]+)$"
+DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+TRUE_WORDS = ("true", "t", "1", "yes", "y")
+FALSE_WORDS = ("false", "f", "0", "no", "n")
+
+# Validation rules beyond "parses": columns that must not be NULL because the metrics add them up,
+# columns that must not be negative (sales_mgrn often is, validly), and 0/1 flags.
+REQUIRED_MEASURES = {
+    "sales": ("sales_qty", "sales_amt", "sales_cost"),
+    "inventory": ("inventory_on_hand_qty", "inventory_on_order_qty", "out_of_stock_flg"),
+}
+NON_NEGATIVE = {
+    "sales": ("sales_qty", "sales_amt", "sales_cost"),
+    "inventory": ("inventory_on_hand_qty", "inventory_on_order_qty"),
+}
+FLAGS = {"sales": (), "inventory": ("out_of_stock_flg",)}
+# The rows that must be unique: one sale per trans_id, one inventory snapshot per day/store/product.
+UNIQUE_KEYS = {"sales": ("trans_id",), "inventory": ("cal_dt", "store_key", "prod_key")}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    sql: str
+    materialize: bool = False  # read more than once downstream: worth computing once
+
+
+def typed(column: Column, d: Dialect, source: str | None = None) -> str:
+    """Text -> typed value, NULL when it does not parse. Patterns first, so '2.5' is never an integer."""
+    x = f"trim({source or column.name})"
+    kind = column.kind
+    if kind == "int":
+        return f"CASE WHEN {d.matches(x, INT_PATTERN)} THEN TRY_CAST({x} AS {column.type}) END"
+    if kind == "decimal" and column.type == "DECIMAL(38,2)":
+        # Through DECIMAL(18,2) first: DuckDB parses text into 38-digit decimals ~40x slower, and only
+        # values beyond 10^16 need the wide type.
+        wide = f"COALESCE(TRY_CAST({x} AS DECIMAL(18,2)), TRY_CAST({x} AS DECIMAL(38,2)))"
+        return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN CAST({wide} AS DECIMAL(38,2)) END"
+    if kind in ("decimal", "double"):
+        return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN TRY_CAST({x} AS {column.type}) END"
+    if kind == "date":
+        return f"CASE WHEN {d.matches(x, DATE_PATTERN)} THEN TRY_CAST({x} AS DATE) END"
+    if kind == "bool":
+        true_list = ", ".join(f"'{w}'" for w in TRUE_WORDS)
+        false_list = ", ".join(f"'{w}'" for w in FALSE_WORDS)
+        return f"CASE WHEN lower({x}) IN ({true_list}) THEN TRUE WHEN lower({x}) IN ({false_list}) THEN FALSE END"
+    return source or column.name
+
+
+def _text(expr: str, d: Dialect) -> str:
+    return f"CAST({expr} AS {d.type('VARCHAR')})"
+
+
+def typed_select(table: Table, d: Dialect, keep_source: bool) -> str:
+    """Typed columns of ``raw_<table>``; with keep_source, the delivered text too (as src_<column>)."""
+    cols = [f"{typed(c, d)} AS {c.name}" for c in table.columns]
+    if keep_source:
+        cols += [f"{c.name} AS src_{c.name}" for c in table.columns]
+    return f"SELECT partition_dt, {', '.join(cols)} FROM raw_{table.name}"
+
+
+def reason_expr(table: Table, d: Dialect) -> str:
+    """Why a typed row cannot be used (NULL when it can). The first failing rule wins."""
+    rules: list[tuple[str, str]] = []
+    for c in table.columns:
+        if c.kind != "text":
+            rules.append(
+                (f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL",
+                 f"concat('{c.name} does not parse: ''', t.src_{c.name}, '''')")
+            )
+    for key in table.keys:
+        rules.append((f"t.{key} IS NULL", f"'{key} is missing (a key)'"))
+    for col in REQUIRED_MEASURES[table.name]:
+        rules.append((f"t.{col} IS NULL", f"'{col} is missing'"))
+    for col in NON_NEGATIVE[table.name]:
+        rules.append((f"t.{col} < 0", f"concat('{col} is negative: ', {_text(f't.{col}', d)})"))
+    for col in FLAGS[table.name]:
+        rules.append((f"t.{col} NOT IN (0, 1)", f"concat('{col} is not 0 or 1: ', {_text(f't.{col}', d)})"))
+    date = f"t.{table.date_column}"
+    rules.append(
+        (f"{date} <> t.partition_dt",
+         f"concat('{table.date_column} ', {_text(date, d)}, ' is not the partition day ', {_text('t.partition_dt', d)})")
+    )
+    rules.append((f"cal.cal_dt IS NULL", f"concat('{table.date_column} ', {_text(date, d)}, ' is not in the calendar')"))
+    whens = "\n        ".join(f"WHEN {cond} THEN {reason}" for cond, reason in rules)
+    return f"CASE\n        {whens}\n    END"
+
+
+def fact_steps(table: Table, d: Dialect) -> list[Step]:
+    name = table.name
+    cols = table.column_names
+    key = UNIQUE_KEYS[name]
+    key_join = " AND ".join(f"c.{k} = v.{k}" for k in key)
+    all_cols = ", ".join(cols)
+    # Conflicting rows parsed fine: their typed values, as text, are what was delivered.
+    conflict_cols = ", ".join(f"{_text(f'c.{c}', d)} AS {c}" for c in cols)
+    conflict_reason = (
+        f"concat('trans_id ', {_text('c.trans_id', d)}, ' appears with ', {_text('v.versions', d)}, ' different contents')"
+        if name == "sales"
+        else f"concat({_text('v.versions', d)}, ' different inventory rows for this cal_dt, store_key and prod_key')"
+    )
+    keep_src = ", ".join(f"CASE WHEN reason IS NOT NULL THEN src_{c} END AS src_{c}" for c in cols)
+    return [
+        Step(f"{name}_typed", typed_select(table, d, keep_source=True)),
+        # The delivered text is kept only where a row fails: it is what quarantine shows.
+        Step(
+            f"{name}_checked",
+            f"SELECT partition_dt, {all_cols}, reason, {keep_src}\n"
+            f"FROM (SELECT t.*, {reason_expr(table, d)} AS reason\n"
+            f"      FROM {name}_typed t LEFT JOIN dim_calendar cal ON cal.cal_dt = t.{table.date_column}) x",
+            materialize=True,
+        ),
+        Step(
+            f"{name}_versions",
+            f"SELECT {', '.join(key)}, COUNT(*) AS versions\n"
+            f"FROM (SELECT DISTINCT {all_cols} FROM {name}_checked WHERE reason IS NULL) u\n"
+            f"GROUP BY {', '.join(key)}",
+            materialize=True,
+        ),
+        Step(
+            f"{name}_kept",
+            f"SELECT c.partition_dt, {', '.join(f'c.{c}' for c in cols)}\n"
+            f"FROM {name}_checked c JOIN {name}_versions v ON {key_join}\n"
+            "WHERE c.reason IS NULL AND v.versions = 1",
+        ),
+        # Rows repeated exactly collapse to one.
+        Step(f"{name}_clean", f"SELECT DISTINCT partition_dt, {all_cols} FROM {name}_kept", materialize=True),
+        Step(
+            f"quarantine_{name}",
+            f"SELECT c.partition_dt, {', '.join(f'c.src_{c} AS {c}' for c in cols)}, c.reason\n"
+            f"FROM {name}_checked c WHERE c.reason IS NOT NULL\n"
+            "UNION ALL\n"
+            f"SELECT c.partition_dt, {conflict_cols}, {conflict_reason} AS reason\n"
+            f"FROM {name}_checked c JOIN {name}_versions v ON {key_join}\n"
+            "WHERE c.reason IS NULL AND v.versions > 1",
+            materialize=True,
+        ),
+        # Each count computed from its own rows, so read = used + duplicates + quarantined is a real check.
+        Step(
+            f"counts_{name}",
+            f"SELECT partition_dt, '{name}' AS table_name, SUM(r) AS rows_read, SUM(q) AS rows_quarantined,\n"
+            "       SUM(k) AS rows_kept, SUM(u) AS rows_used\n"
+            "FROM (\n"
+            f"    SELECT partition_dt, 1 AS r, 0 AS q, 0 AS k, 0 AS u FROM {name}_checked\n"
+            f"    UNION ALL SELECT partition_dt, 0, 1, 0, 0 FROM quarantine_{name}\n"
+            f"    UNION ALL SELECT partition_dt, 0, 0, 1, 0 FROM {name}_kept\n"
+            f"    UNION ALL SELECT partition_dt, 0, 0, 0, 1 FROM {name}_clean\n"
+            ") x GROUP BY partition_dt",
+        ),
+    ]
+
+
+def dimension_steps(d: Dialect) -> list[Step]:
+    product_order = ", ".join(c for c in PRODUCT.column_names if c != "prod_key")
+    return [
+        Step("dim_calendar", f"SELECT * FROM ({typed_select(CALENDAR, d, False)}) c WHERE cal_dt IS NOT NULL",
+             materialize=True),
+        Step("dim_store", f"SELECT * FROM ({typed_select(STORE, d, False)}) s WHERE store_key IS NOT NULL",
+             materialize=True),
+        # The product table repeats some keys with different attributes: keep one row per key, the first
+        # by content, so every engine keeps the same one. Facts never join it before aggregating.
+        Step("product_typed", f"SELECT * FROM ({typed_select(PRODUCT, d, False)}) p WHERE prod_key IS NOT NULL"),
+        Step(
+            "dim_product",
+            f"SELECT {', '.join(PRODUCT.column_names)} FROM (\n"
+            f"    SELECT *, ROW_NUMBER() OVER (PARTITION BY prod_key ORDER BY {product_order}) AS copy_no\n"
+            "    FROM product_typed) p\n"
+            "WHERE copy_no = 1",
+            materialize=True,
+        ),
+        Step(
+            "dim_counts",
+            "SELECT 'product' AS table_name, COUNT(*) AS rows_read, COUNT(DISTINCT prod_key) AS distinct_keys\n"
+            "FROM product_typed\n"
+            "UNION ALL SELECT 'calendar', COUNT(*), COUNT(DISTINCT cal_dt) FROM dim_calendar\n"
+            "UNION ALL SELECT 'store', COUNT(*), COUNT(DISTINCT store_key) FROM dim_store",
+        ),
+        Step(
+            "weeks",
+            "SELECT yr_wk_num, MIN(yr_num) AS yr_num, MIN(wk_num) AS wk_num,\n"
+            "       MIN(cal_dt) AS week_start_dt, MAX(cal_dt) AS week_end_dt\n"
+            "FROM dim_calendar GROUP BY yr_wk_num",
+        ),
+    ]
+
+
+def metric_steps(d: Dialect) -> list[Step]:
+    dbl = lambda expr: f"CAST({expr} AS DOUBLE)"  # noqa: E731
+    zero = "CAST(0 AS DECIMAL(38,2))"
+    final_cols = {
+        "yr_num": "k.yr_num",
+        "wk_num": "k.wk_num",
+        "week_start_dt": "k.week_start_dt",
+        "week_end_dt": "k.week_end_dt",
+        "store_key": "w.store_key",
+        "prod_key": "w.prod_key",
+        "total_sales_qty": "w.total_sales_qty",
+        "total_sales_amt": "w.total_sales_amt",
+        "avg_sales_price": f"{dbl('w.total_sales_amt')} / {dbl('NULLIF(w.total_sales_qty, 0)')}",
+        "total_cost": "w.total_cost",
+        "eow_dt": "w.eow_dt",
+        "eow_stock_on_hand_qty": "w.eow_on_hand",
+        "eow_stock_on_order_qty": "w.eow_on_order",
+        "no_stock_instances": "w.no_stock_instances",
+        "low_stock_instances": "w.low_stock_instances",
+        "total_low_stock_impact": "w.no_stock_instances + w.low_stock_instances",
+        "potential_low_stock_impact": f"COALESCE(w.potential_low_stock_impact, {dbl(0)})",
+        "no_stock_impact": f"COALESCE(w.no_stock_impact, {zero})",
+        "out_of_stock_pct": f"{dbl('w.no_stock_instances')} / {dbl(7)}",
+        "in_stock_pct": f"{dbl(1)} - {dbl('w.no_stock_instances')} / {dbl(7)}",
+        "weeks_of_supply": f"{dbl('w.eow_on_hand')} / {dbl('NULLIF(w.total_sales_qty, 0)')}",
+    }
+    select_cols = ",\n    ".join(
+        f"CAST({final_cols[c.name]} AS {d.type(c.type)}) AS {c.name}" for c in WEEKLY_COLUMNS
+    )
+    return [
+        # 1. Daily sales: the day's transactions summed per store and product.
+        Step(
+            "sales_daily",
+            "SELECT trans_dt AS dt, store_key, prod_key,\n"
+            "       SUM(sales_qty) AS qty, SUM(sales_amt) AS amt, SUM(sales_cost) AS cost\n"
+            "FROM sales_clean GROUP BY trans_dt, store_key, prod_key",
+        ),
+        # 2. Daily facts: full outer join with inventory on date, store and product.
+        Step(
+            "daily",
+            "SELECT COALESCE(s.dt, i.cal_dt) AS dt,\n"
+            "       COALESCE(s.store_key, i.store_key) AS store_key,\n"
+            "       COALESCE(s.prod_key, i.prod_key) AS prod_key,\n"
+            f"       COALESCE(s.qty, {zero}) AS qty, COALESCE(s.amt, {zero}) AS amt, COALESCE(s.cost, {zero}) AS cost,\n"
+            "       CASE WHEN i.cal_dt IS NULL THEN 0 ELSE 1 END AS has_inv,\n"
+            "       i.inventory_on_hand_qty AS on_hand, i.inventory_on_order_qty AS on_order,\n"
+            "       CASE WHEN i.cal_dt IS NULL THEN 0 ELSE i.out_of_stock_flg END AS oos\n"
+            "FROM sales_daily s FULL OUTER JOIN inventory_clean i\n"
+            "  ON s.dt = i.cal_dt AND s.store_key = i.store_key AND s.prod_key = i.prod_key",
+        ),
+        # 3. Per day: low stock (on hand below the day's units sold), and the week's last stocked day.
+        Step(
+            "daily_flags",
+            "SELECT d.*, cal.yr_wk_num,\n"
+            "       CASE WHEN d.has_inv = 1 AND d.on_hand < d.qty THEN 1 ELSE 0 END AS low,\n"
+            "       MAX(CASE WHEN d.has_inv = 1 THEN d.dt END)\n"
+            "           OVER (PARTITION BY cal.yr_wk_num, d.store_key, d.prod_key) AS eow_dt\n"
+            "FROM daily d JOIN dim_calendar cal ON cal.cal_dt = d.dt",
+        ),
+        # 4. Weekly sums; the low-stock impact is the day's sales beyond its stock's value at that day's price.
+        Step(
+            "weekly_sums",
+            "SELECT yr_wk_num, store_key, prod_key,\n"
+            "       SUM(qty) AS total_sales_qty, SUM(amt) AS total_sales_amt, SUM(cost) AS total_cost,\n"
+            "       MAX(eow_dt) AS eow_dt,\n"
+            "       MAX(CASE WHEN dt = eow_dt THEN on_hand END) AS eow_on_hand,\n"
+            "       MAX(CASE WHEN dt = eow_dt THEN on_order END) AS eow_on_order,\n"
+            "       SUM(oos) AS no_stock_instances, SUM(low) AS low_stock_instances,\n"
+            f"       SUM(CASE WHEN low = 1 THEN {dbl('amt')} - {dbl('on_hand')} * ({dbl('amt')} / {dbl('qty')}) END)\n"
+            "           AS potential_low_stock_impact,\n"
+            "       SUM(CASE WHEN oos = 1 THEN amt END) AS no_stock_impact\n"
+            "FROM daily_flags GROUP BY yr_wk_num, store_key, prod_key",
+        ),
+        Step(
+            "weekly_metrics",
+            f"SELECT CAST(w.yr_wk_num AS {PARTITION_COLUMN.type}) AS {PARTITION_COLUMN.name},\n    {select_cols}\n"
+            "FROM weekly_sums w JOIN weeks k ON k.yr_wk_num = w.yr_wk_num",
+            materialize=True,
+        ),
+        # Reconciliation: the used input's totals per week against the output's, exact decimals.
+        Step(
+            "reconciliation",
+            "SELECT COALESCE(i.yr_wk_num, o.yr_wk_num) AS yr_wk_num,\n"
+            "       i.qty AS input_qty, o.qty AS output_qty, i.amt AS input_amt, o.amt AS output_amt,\n"
+            "       i.cost AS input_cost, o.cost AS output_cost\n"
+            "FROM (SELECT cal.yr_wk_num, SUM(s.sales_qty) AS qty, SUM(s.sales_amt) AS amt, SUM(s.sales_cost) AS cost\n"
+            "      FROM sales_clean s JOIN dim_calendar cal ON cal.cal_dt = s.trans_dt GROUP BY cal.yr_wk_num) i\n"
+            "FULL OUTER JOIN\n"
+            "     (SELECT yr_wk_num, SUM(total_sales_qty) AS qty, SUM(total_sales_amt) AS amt, SUM(total_cost) AS cost\n"
+            "      FROM weekly_metrics GROUP BY yr_wk_num) o\n"
+            "  ON i.yr_wk_num = o.yr_wk_num",
+        ),
+    ]
+
+
+def build_plan(d: Dialect) -> list[Step]:
+    """Every step, in execution order."""
+    return [*dimension_steps(d), *fact_steps(SALES, d), *fact_steps(INVENTORY, d), *metric_steps(d)]
+
+
+FACT_NAMES = (SALES.name, INVENTORY.name)
+DIMENSION_NAMES = (STORE.name, PRODUCT.name, CALENDAR.name)

@@ -1,0 +1,62 @@
+"""The run report, written to ``<lake>/_state/runs/<run id>.json`` for every run, failed ones included."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from retailflow.lake import layout
+from retailflow.lake.storage import Lake
+
+SUCCESS = "success"
+PARTIAL = "partial"  # some weeks published, some failed
+FAILED = "failed"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class WeekResult:
+    yr_wk_num: int
+    days: list[str]
+    status: str = "pending"  # published | failed
+    rows: int | None = None
+    totals: dict[str, str] | None = None  # input sums of sales_qty, sales_amt, sales_cost (exact, as text)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    engine: str
+    request: dict[str, Any]
+    started_at: str
+    status: str = "running"
+    finished_at: str | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # day, manifest/version hash
+    weeks: list[WeekResult] = field(default_factory=list)
+    counts: list[dict[str, Any]] = field(default_factory=list)  # day, table, read, used, duplicates, quarantined
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    durations_s: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, lake: Lake) -> str:
+        path = f"{layout.runs()}/{self.run_id}.json"
+        lake.write_json(path, self.to_dict())
+        return path
+
+
+def load_reports(lake: Lake, limit: int | None = None) -> list[dict[str, Any]]:
+    """Run reports, newest first (run ids sort by time)."""
+    names = sorted((n for n in lake.listdir(layout.runs()) if n.endswith(".json")), reverse=True)
+    return [lake.read_json(f"{layout.runs()}/{n}") for n in names[:limit]]

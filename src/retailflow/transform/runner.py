@@ -1,0 +1,283 @@
+"""``retailflow run``: recompute fiscal weeks from the raw zone and publish them.
+
+1. Choose the weeks (--date / --from --to / --all) and the raw partitions each has; a week with an
+   incomplete or corrupt partition fails up front, with what to do about it.
+2. The engine executes the plan (plan.py) over all chosen weeks at once.
+3. Per week: the quarantined share of each day and table must be within the threshold, every table's
+   counts must add up (read = used + duplicates + quarantined), and the output must reconcile with the
+   used input to the cent. A week that fails any check is not published.
+4. Staged files move into place one atomic replacement at a time; the catalog is rebuilt; a report is
+   written to _state/runs/ whatever happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from retailflow.config import Settings
+from retailflow.errors import RetailflowError
+from retailflow.lake import layout
+from retailflow.lake.rawzone import PartitionState, inspect_partition, raw_days
+from retailflow.lake.storage import Lake
+from retailflow.publish import Publication, publish
+from retailflow.tables import DIMENSION_TABLES, FACT_TABLES
+from retailflow.transform.dialect import DUCKDB, SPARK
+from retailflow.transform.engine import Engine
+from retailflow.transform.inputs import RawFile, RunInputs
+from retailflow.transform.plan import build_plan
+from retailflow.transform.report import FAILED, PARTIAL, SUCCESS, RunReport, WeekResult, new_run_id
+from retailflow.transform.weeks import read_calendar, target_weeks
+
+STAGING = "_staging"
+
+
+class RunFailed(RetailflowError):
+    """The run finished, but some weeks could not be published."""
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.engine == "spark":
+        from retailflow.transform.spark_engine import SparkEngine
+
+        return SparkEngine(master=settings.spark_master)
+    from retailflow.transform.duckdb_engine import DuckDBEngine
+
+    return DuckDBEngine()
+
+
+def run(
+    settings: Settings,
+    days: list[dt.date] | None = None,
+    engine: Engine | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> RunReport:
+    """Recompute the weeks touching ``days`` (every week with raw data when None) and publish them."""
+    step = on_step or (lambda _name: None)
+    lake = Lake(settings.lake)
+    lake.ensure_writable()
+    engine = engine or make_engine(settings)
+    started = dt.datetime.now(dt.timezone.utc)
+    report = RunReport(
+        run_id=new_run_id(started),
+        engine=engine.name,
+        request={"days": [d.isoformat() for d in days] if days is not None else "all"},
+        started_at=started.isoformat(timespec="seconds"),
+    )
+    timer = _Timer(report)
+    try:
+        with timer("plan"):
+            inputs = _choose_inputs(lake, days, report)
+        step("planned")
+        ready = [w for w in report.weeks if not w.errors]
+        if ready:
+            _compute_and_publish(settings, lake, engine, inputs, report, timer, step)
+    except Exception as exc:
+        report.error = str(exc)
+        report.status = FAILED
+        raise
+    finally:
+        engine.close()
+        report.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        if report.status == "running":
+            published = [w for w in report.weeks if w.status == "published"]
+            report.status = SUCCESS if len(published) == len(report.weeks) else PARTIAL if published else FAILED
+        report.save(lake)
+        lake.remove(f"{STAGING}/{report.run_id}", recursive=True)
+    failed = [w for w in report.weeks if w.status != "published"]
+    if failed:
+        lines = "; ".join(f"week {w.yr_wk_num}: {' '.join(w.errors)}" for w in failed)
+        raise RunFailed(
+            f"{len(failed)} of {len(report.weeks)} week(s) not published. {lines}",
+            f"Details in {lake.uri(layout.runs())}/{report.run_id}.json and {lake.uri(layout.QUARANTINE)}.",
+        )
+    return report
+
+
+def _choose_inputs(lake: Lake, days: list[dt.date] | None, report: RunReport) -> RunInputs:
+    available = raw_days(lake)
+    if not available:
+        raise RetailflowError(f"The lake {lake.url} has no raw partitions.", "Run `retailflow export` first.")
+    states: dict[dt.date, PartitionState] = {}
+
+    def state(day: dt.date) -> PartitionState:
+        if day not in states:
+            states[day] = inspect_partition(lake, day)
+        return states[day]
+
+    dims_day = next((d for d in reversed(available) if state(d).complete), None)
+    if dims_day is None:
+        raise RetailflowError(
+            "No raw partition in the lake is complete, so there is no calendar to read.",
+            "Run `retailflow scan` to see what is missing, then re-export those days.",
+        )
+    dims = {t.name: RawFile(dims_day, t.name, f"{layout.raw_partition(dims_day)}/{state(dims_day).files[t.name]}")
+            for t in DIMENSION_TABLES}
+    calendar = read_calendar(lake, dims["calendar"].relative, dims_day)
+    weeks = target_weeks(calendar, days, available)
+
+    inputs = RunInputs(dims=dims, facts={t.name: [] for t in FACT_TABLES})
+    present = set(available)
+    for week in weeks:
+        week_days = [d for d in calendar.days_of(week) if d in present]
+        result = WeekResult(week, [d.isoformat() for d in week_days])
+        report.weeks.append(result)
+        if not week_days:
+            result.status = "failed"
+            result.errors.append(f"no raw partition of this week is in the lake ({calendar.days_of(week)[0]} ..).")
+            continue
+        broken = [state(d) for d in week_days if not state(d).complete]
+        if broken:
+            result.status = "failed"
+            result.errors += [s.describe() for s in broken]
+            result.errors.append("Re-export those days (retailflow export --date ...) and run again.")
+            continue
+        inputs.weeks.append(week)
+        for d in week_days:
+            report.inputs.append({"day": d.isoformat(), "version": state(d).version, "manifest": state(d).has_manifest})
+            for table in FACT_TABLES:
+                inputs.facts[table.name].append(
+                    RawFile(d, table.name, f"{layout.raw_partition(d)}/{state(d).files[table.name]}")
+                )
+    report.dimensions["snapshot_day"] = dims_day.isoformat()
+    return inputs
+
+
+def _compute_and_publish(settings, lake, engine, inputs, report, timer, step) -> None:
+    with timer("load"):
+        engine.load(lake, inputs)
+    with timer("compute"):
+        engine.execute(build_plan(SPARK if engine.name == "spark" else DUCKDB))
+        dim_counts = {r["table_name"]: r for r in engine.fetch("dim_counts")}
+        counts = engine.fetch("counts_sales") + engine.fetch("counts_inventory")
+        reconciliation = {r["yr_wk_num"]: r for r in engine.fetch("reconciliation")}
+    step("computed")
+
+    _check_dimensions(dim_counts, report)
+    _check_counts(settings, inputs, counts, report)
+    _check_reconciliation(reconciliation, report)
+    passing = [w.yr_wk_num for w in report.weeks if not w.errors]
+    for w in report.weeks:
+        if w.errors:
+            w.status = "failed"
+
+    staging = f"{STAGING}/{report.run_id}"
+    publication = Publication()
+    with timer("write"):
+        for week, staged in engine.stage_weekly(lake, staging, passing).items():
+            publication.add(staged, f"{layout.weekly_partition(week)}/{layout.PART_FILE}")
+        staged_quarantine = engine.stage_quarantine(lake, staging)
+        for (day, table), staged in staged_quarantine.items():
+            publication.add(staged, layout.quarantine_file(dt.date.fromisoformat(day), table))
+        for day in inputs.days:  # days that are clean now lose their old quarantine files
+            for table in FACT_TABLES:
+                if (day.isoformat(), table.name) not in staged_quarantine:
+                    publication.removals.append(layout.quarantine_file(day, table.name))
+        if passing:
+            for table, staged in engine.stage_dims(lake, staging).items():
+                publication.add(staged, f"{layout.curated_table(table)}/{layout.PART_FILE}")
+    step("written")
+    with timer("publish"):
+        report.outputs = publish(lake, publication)
+    for w in report.weeks:
+        if w.yr_wk_num in passing:
+            w.status = "published"
+    step("published")
+    if passing:
+        with timer("catalog"):
+            from retailflow.catalog import build_catalog
+
+            build_catalog(lake)
+        step("cataloged")
+
+
+def _check_dimensions(dim_counts: dict[str, dict[str, Any]], report: RunReport) -> None:
+    calendar = dim_counts.get("calendar", {})
+    if calendar.get("rows_read") != calendar.get("distinct_keys"):
+        raise RetailflowError(
+            "The calendar snapshot repeats some dates, so facts could be counted twice.",
+            "Fix the calendar table at the source and re-export.",
+        )
+    product = dim_counts.get("product", {})
+    duplicates = int(product.get("rows_read", 0)) - int(product.get("distinct_keys", 0))
+    report.dimensions["product_rows"] = int(product.get("rows_read", 0))
+    report.dimensions["product_duplicate_rows"] = duplicates
+    if duplicates:
+        message = (
+            f"The product table has {duplicates} extra row(s) for duplicated prod_key values: "
+            "kept one row per key in curated/product (facts are aggregated before any join, so no sales double)."
+        )
+        report.warnings.append(message)
+
+
+def _check_counts(settings: Settings, inputs: RunInputs, counts: list[dict[str, Any]], report: RunReport) -> None:
+    by_key = {(r["partition_dt"], r["table_name"]): r for r in counts}
+    week_of_day = {dt.date.fromisoformat(d): w for w in report.weeks for d in w.days}
+    for day in inputs.days:
+        for table in FACT_TABLES:
+            r = by_key.get((day, table.name), {})
+            read, quarantined = int(r.get("rows_read") or 0), int(r.get("rows_quarantined") or 0)
+            kept, used = int(r.get("rows_kept") or 0), int(r.get("rows_used") or 0)
+            entry = {"day": day.isoformat(), "table": table.name, "read": read, "used": used,
+                     "duplicates": kept - used, "quarantined": quarantined}
+            report.counts.append(entry)
+            week = week_of_day[day]
+            if read != used + (kept - used) + quarantined:
+                week.errors.append(
+                    f"{table.name} {day}: {read} rows read but {used} used + {kept - used} duplicates + "
+                    f"{quarantined} quarantined (a bug: please report it)."
+                )
+            share = quarantined / read if read else 0.0
+            if share > settings.quarantine_threshold:
+                week.errors.append(
+                    f"{quarantined} of {read} {table.name} rows of {day} ({share:.1%}) were quarantined, "
+                    f"above the {settings.quarantine_threshold:.1%} threshold; see quarantine/dt={day}/{table.name}.parquet "
+                    "for the reasons. Fix the source and re-export, or raise quarantine_threshold."
+                )
+
+
+def _check_reconciliation(reconciliation: dict[int, dict[str, Any]], report: RunReport) -> None:
+    for week in report.weeks:
+        if week.status == "failed" and not week.days:
+            continue
+        r = reconciliation.get(week.yr_wk_num)
+        if r is None:
+            week.totals = {"sales_qty": "0", "sales_amt": "0", "sales_cost": "0"}
+            continue
+        week.totals = {m: str(r[f"input_{k}"] or Decimal(0)) for m, k in
+                       (("sales_qty", "qty"), ("sales_amt", "amt"), ("sales_cost", "cost"))}
+        for k in ("qty", "amt", "cost"):
+            a, b = Decimal(r[f"input_{k}"] or 0), Decimal(r[f"output_{k}"] or 0)
+            if a != b:
+                week.errors.append(f"output does not reconcile: input {k} {a} but output {b}.")
+
+
+class _Timer:
+    def __init__(self, report: RunReport):
+        self.report = report
+
+    def __call__(self, name: str):
+        timer = self
+
+        class _Span:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.report.durations_s[name] = round(time.perf_counter() - self.start, 3)
+
+        return _Span()
+
+
+def run_for_trigger(settings: Settings, day: dt.date) -> dict[str, Any]:
+    """What the local trigger calls: run the week of ``day``; return a summary for the trigger record."""
+    report = run(settings, days=[day])
+    return {
+        "run_id": report.run_id,
+        "status": report.status,
+        "weeks": [w.yr_wk_num for w in report.weeks],
+        "warnings": report.warnings,
+    }
