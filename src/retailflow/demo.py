@@ -64,7 +64,10 @@ def prepare_workdir(workdir: Path) -> None:
 def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
     prepare_workdir(plan.workdir)
     source_path = plan.workdir / "source.duckdb"
-    settings = settings.replace(lake=str(plan.workdir / "lake"), source=url_of(source_path.resolve()))
+    # The demo shows the whole flow, so its scans always trigger the local run.
+    settings = settings.replace(
+        lake=str(plan.workdir / "lake"), source=url_of(source_path.resolve()), trigger="local"
+    )
     days = date_range(plan.first_day, plan.last_day)
     console.info(
         f"Demo: {plan.weeks} fiscal weeks ({days[0]} .. {days[-1]}), {plan.stores} stores, {plan.products} products"

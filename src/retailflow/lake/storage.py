@@ -94,9 +94,7 @@ class Lake:
     @contextlib.contextmanager
     def atomic_writer(self, relative: str) -> Iterator[BinaryIO]:
         """Write a file under a temporary name, then move it into place; on error nothing is left behind."""
-        folder = relative.rpartition("/")[0]
-        if folder:
-            self.makedirs(folder)
+        self.makedirs(relative.rpartition("/")[0])  # "" is the root itself
         tmp = self.temp_name(relative)
         try:
             with self.fs.open(self.path(tmp), "wb") as handle:

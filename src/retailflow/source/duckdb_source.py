@@ -17,6 +17,8 @@ BATCH_ROWS = 256_000
 
 def path_of(url: str) -> Path:
     """``duckdb:///rel/path.duckdb`` is relative, ``duckdb:////abs/path.duckdb`` absolute (SQLAlchemy's rule)."""
+    if "://" in url and not url.split("://", 1)[1].startswith("/"):
+        raise SourceError(f"Source URL {url!r} is not a duckdb URL.", "Use duckdb:///relative/path.duckdb or duckdb:////abs/path.duckdb.")
     path = url.split("://", 1)[1][1:] if "://" in url else url
     if not path:
         raise SourceError(f"Source URL {url!r} names no file.", "Use duckdb:///path/to/source.duckdb.")
@@ -64,11 +66,11 @@ class DuckDBSource:
         cols = ", ".join(table.column_names)
         # Sorted, so unchanged data gives identical files. A cursor per call: days export in parallel threads.
         sql = f"SELECT {cols} FROM {table.name} WHERE {table.date_column} = ? ORDER BY ALL"
-        return self.con.cursor().execute(sql, [day]).fetch_record_batch(BATCH_ROWS)
+        return self.con.cursor().execute(sql, [day]).to_arrow_reader(BATCH_ROWS)
 
     def read_all(self, table: Table) -> pa.RecordBatchReader:
         cols = ", ".join(table.column_names)
-        return self.con.cursor().execute(f"SELECT {cols} FROM {table.name} ORDER BY ALL").fetch_record_batch(BATCH_ROWS)
+        return self.con.cursor().execute(f"SELECT {cols} FROM {table.name} ORDER BY ALL").to_arrow_reader(BATCH_ROWS)
 
     def close(self) -> None:
         self.con.close()

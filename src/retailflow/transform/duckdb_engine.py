@@ -62,8 +62,8 @@ class DuckDBEngine:
                 self.con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS\n{step.sql}")
             except duckdb.InvalidInputError as exc:  # the CSV reader's errors: a file is malformed
                 raise LakeError(
-                    f"A raw file could not be read: {_first_line(exc)}",
-                    "Re-export that day, or fix the file (the error names it and the line).",
+                    f"A raw file could not be read: {csv_error_summary(exc)}.",
+                    "Re-export that day, or fix the file.",
                 ) from None
 
     def fetch(self, view: str) -> list[dict[str, Any]]:
@@ -114,5 +114,11 @@ class DuckDBEngine:
             self.con = None
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0]
+def csv_error_summary(exc: Exception) -> str:
+    """'<file>: CSV Error on Line: 3 (Expected Number of Columns: 2 Found: 1)' from DuckDB's long message."""
+    text = str(exc)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    file = next((line.split("=", 1)[1].strip() for line in lines if line.startswith("file =")), None)
+    first = lines[0].replace("Invalid Input Error: ", "") if lines else text
+    detail = next((line for line in lines[1:] if line.startswith("Expected") or "Could not convert" in line), None)
+    return f"{file + ': ' if file else ''}{first}{f' ({detail})' if detail else ''}"

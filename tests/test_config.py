@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import pytest
+
+from retailflow.config import FIELD_NAMES, Settings, load_settings, parse_hhmm
+from retailflow.errors import ConfigError
+
+
+def write_toml(folder, text, name="retailflow.toml"):
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_when_nothing_is_configured(tmp_path):
+    assert load_settings(environ={}, cwd=tmp_path) == Settings()
+
+
+def test_toml_in_cwd_overrides_defaults(tmp_path):
+    write_toml(tmp_path, 'lake = "from-toml"\ngzip_level = 5\n')
+    settings = load_settings(environ={}, cwd=tmp_path)
+    assert settings.lake == "from-toml"
+    assert settings.gzip_level == 5
+    assert settings.source == Settings().source  # untouched fields keep their defaults
+
+
+def test_env_overrides_toml(tmp_path):
+    write_toml(tmp_path, 'lake = "from-toml"\ngzip_level = 5\n')
+    settings = load_settings(environ={"RETAILFLOW_LAKE": "from-env"}, cwd=tmp_path)
+    assert settings.lake == "from-env"
+    assert settings.gzip_level == 5
+
+
+def test_flags_override_env_and_toml(tmp_path):
+    write_toml(tmp_path, 'lake = "from-toml"\n')
+    settings = load_settings(flags={"lake": "from-flag"}, environ={"RETAILFLOW_LAKE": "from-env"}, cwd=tmp_path)
+    assert settings.lake == "from-flag"
+
+
+def test_unset_flags_and_empty_env_values_do_not_override(tmp_path):
+    write_toml(tmp_path, 'lake = "from-toml"\n')
+    settings = load_settings(flags={"lake": None}, environ={"RETAILFLOW_LAKE": ""}, cwd=tmp_path)
+    assert settings.lake == "from-toml"
+
+
+def test_explicit_config_file_wins_over_cwd_file(tmp_path):
+    write_toml(tmp_path, 'lake = "cwd"\n')
+    other = write_toml(tmp_path, 'lake = "explicit"\n', name="other.toml")
+    assert load_settings(config_file=other, environ={}, cwd=tmp_path).lake == "explicit"
+
+
+def test_config_file_named_by_env(tmp_path):
+    other = write_toml(tmp_path, 'lake = "via-env"\n', name="other.toml")
+    assert load_settings(environ={"RETAILFLOW_CONFIG": str(other)}, cwd=tmp_path).lake == "via-env"
+
+
+def test_retailflow_table_form_is_accepted(tmp_path):
+    write_toml(tmp_path, '[retailflow]\nlake = "tabled"\nscan_days_back = 2\n')
+    settings = load_settings(environ={}, cwd=tmp_path)
+    assert (settings.lake, settings.scan_days_back) == ("tabled", 2)
+
+
+def test_unknown_toml_key_names_it_and_the_valid_keys(tmp_path):
+    write_toml(tmp_path, 'lake = "x"\nlakes = "typo"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={}, cwd=tmp_path)
+    text = str(info.value)
+    assert "lakes" in text
+    assert all(name in text for name in FIELD_NAMES)
+
+
+def test_invalid_toml_is_a_config_error(tmp_path):
+    write_toml(tmp_path, "lake = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(environ={}, cwd=tmp_path)
+
+
+def test_missing_explicit_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(config_file=tmp_path / "absent.toml", environ={}, cwd=tmp_path)
+
+
+def test_env_numbers_are_coerced(tmp_path):
+    settings = load_settings(
+        environ={"RETAILFLOW_SCAN_DAYS_BACK": "2", "RETAILFLOW_QUARANTINE_THRESHOLD": "0.05"}, cwd=tmp_path
+    )
+    assert settings.scan_days_back == 2 and isinstance(settings.scan_days_back, int)
+    assert settings.quarantine_threshold == pytest.approx(0.05)
+
+
+def test_bad_number_in_env_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"RETAILFLOW_GZIP_LEVEL": "fast"}, cwd=tmp_path)
+    assert "RETAILFLOW_GZIP_LEVEL" in str(info.value)
+    assert "'fast'" in str(info.value)
+
+
+def test_bad_number_in_toml_is_a_config_error(tmp_path):
+    write_toml(tmp_path, 'export_threads = "many"\n')
+    with pytest.raises(ConfigError, match="must be a number"):
+        load_settings(environ={}, cwd=tmp_path)
+
+
+def test_invalid_timezone_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="time zone"):
+        load_settings(environ={"RETAILFLOW_TIMEZONE": "Mars/Olympus_Mons"}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1"])
+def test_threshold_outside_0_1_rejected(tmp_path, value):
+    with pytest.raises(ConfigError, match="quarantine_threshold"):
+        load_settings(environ={"RETAILFLOW_QUARANTINE_THRESHOLD": value}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("value", ["25:00", "04:60", "4pm", "0430", "04:30:00", ""])
+def test_invalid_deadline_rejected(value):
+    with pytest.raises(ConfigError, match="HH:MM"):
+        parse_hhmm(value)
+
+
+def test_invalid_deadline_in_settings_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="not a time of day"):
+        load_settings(flags={"deadline": "24:00"}, environ={}, cwd=tmp_path)
+
+
+def test_valid_deadline_parses():
+    assert parse_hhmm("04:30") == (4, 30)
+    assert parse_hhmm("00:00") == (0, 0)
+    assert parse_hhmm("23:59") == (23, 59)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"engine": "pandas"}, {"gzip_level": 0}, {"gzip_level": 10}, {"export_threads": 0}, {"scan_days_back": -1}],
+)
+def test_out_of_range_settings_rejected(changes):
+    with pytest.raises(ConfigError):
+        Settings().replace(**changes)
+
+
+def test_replace_ignores_none_and_changes_the_rest():
+    settings = Settings().replace(lake="elsewhere", deadline=None)
+    assert settings.lake == "elsewhere"
+    assert settings.deadline is None
