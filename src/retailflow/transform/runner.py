@@ -68,6 +68,7 @@ def run(
         started_at=started.isoformat(timespec="seconds"),
     )
     timer = _Timer(report)
+    _sweep_staging(lake)
     try:
         with timer("plan"):
             inputs = _choose_inputs(lake, days, report)
@@ -97,6 +98,12 @@ def run(
     return report
 
 
+def _sweep_staging(lake: Lake) -> None:
+    """Remove what killed runs left in the staging area (runs of one lake are not concurrent)."""
+    for name in lake.subdirs(STAGING):
+        lake.remove(f"{STAGING}/{name}", recursive=True)
+
+
 def _choose_inputs(lake: Lake, days: list[dt.date] | None, report: RunReport) -> RunInputs:
     available = raw_days(lake)
     if not available:
@@ -120,14 +127,14 @@ def _choose_inputs(lake: Lake, days: list[dt.date] | None, report: RunReport) ->
     weeks = target_weeks(calendar, days, available)
 
     inputs = RunInputs(dims=dims, facts={t.name: [] for t in FACT_TABLES})
-    present = set(available)
     for week in weeks:
-        week_days = [d for d in calendar.days_of(week) if d in present]
+        first, last = calendar.span(week)
+        week_days = [d for d in available if first <= d <= last]
         result = WeekResult(week, [d.isoformat() for d in week_days])
         report.weeks.append(result)
         if not week_days:
             result.status = "failed"
-            result.errors.append(f"no raw partition of this week is in the lake ({calendar.days_of(week)[0]} ..).")
+            result.errors.append(f"no raw partition of this week ({first} .. {last}) is in the lake.")
             continue
         broken = [state(d) for d in week_days if not state(d).complete]
         if broken:

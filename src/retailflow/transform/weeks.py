@@ -19,6 +19,12 @@ class FiscalCalendar:
     def days_of(self, week: int) -> list[dt.date]:
         return sorted(d for d, w in self.week_of.items() if w == week)
 
+    def span(self, week: int) -> tuple[dt.date, dt.date]:
+        """The week's first and last day. Raw days inside it belong to it even if the snapshot lacks them
+        (their rows are then quarantined as 'not in the calendar', rather than silently skipped)."""
+        days = self.days_of(week)
+        return days[0], days[-1]
+
     def week(self, day: dt.date) -> int:
         try:
             return self.week_of[day]
@@ -45,5 +51,14 @@ def read_calendar(lake: Lake, relative: str, day: dt.date) -> FiscalCalendar:
 
 def target_weeks(calendar: FiscalCalendar, days: list[dt.date] | None, available: list[dt.date]) -> list[int]:
     """--date/--from/--to: the weeks containing those days; --all (days None): every week with raw data."""
-    chosen = days if days is not None else available
-    return sorted({calendar.week(d) for d in chosen})
+    if days is not None:
+        return sorted({calendar.week(d) for d in days})
+    weeks = {calendar.week_of[d] for d in available if d in calendar.week_of}
+    spans = [calendar.span(w) for w in weeks]
+    orphans = [d for d in available if not any(a <= d <= b for a, b in spans)]
+    if orphans:
+        raise RetailflowError(
+            f"Raw partition(s) {', '.join(str(d) for d in orphans[:5])} fall in no week of the calendar snapshot.",
+            "Export a calendar that covers them, or remove those partitions.",
+        )
+    return sorted(weeks)
