@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS := dev,spark,s3
 
-.PHONY: install demo test test-fast bench lock clean help
+.PHONY: install demo test test-fast bench spark-artifact lock clean help
 
 help:
 	@echo "make demo   - create .venv, install, run the whole pipeline on embedded defaults"
 	@echo "make test   - install test dependencies and run the whole test suite"
 	@echo "make bench  - print generator, exporter and transform throughput"
 	@echo "make lock   - re-resolve dependencies and rewrite constraints.txt"
+	@echo "make spark-artifact - build the wheel and spark-submit driver for EMR/Databricks (dist/)"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,12 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# What a Spark cluster needs: the wheel (installed on the nodes) and the spark-submit driver script.
+spark-artifact: install
+	rm -rf dist && $(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+	cp deploy/spark/retailflow_spark_job.py dist/
+	@ls -1 dist
 
 # Resolve from scratch in a throw-away venv, then pin everything that got installed.
 lock:

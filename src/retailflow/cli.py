@@ -218,9 +218,12 @@ def scan(ctx, lake, date, date_from, date_to, deadline, trigger, now_text, as_js
 @click.option("--all", "all_weeks", is_flag=True, help="Recompute every week that has raw data.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), help="Transformation engine [default: duckdb].")
 @click.option("--spark-master", help="Spark master URL for --engine spark [default: local[*]].")
+@click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
+              help="A Spark setting for --engine spark (repeatable), e.g. spark.executor.memory=4g.")
 @click.option("--quarantine-threshold", type=float, help="Largest share of a day's rows that may be quarantined [0.01].")
 @click.pass_context
-def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_master, quarantine_threshold):
+def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_master, spark_conf,
+                quarantine_threshold):
     """Recompute fiscal weeks from the raw zone and publish them.
 
     \b
@@ -235,6 +238,8 @@ def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_ma
 
     settings = settings_of(ctx, lake=lake, engine=engine, spark_master=spark_master,
                           quarantine_threshold=quarantine_threshold)
+    if spark_conf:
+        settings = settings.replace(spark_conf=",".join(filter(None, [settings.spark_conf, *spark_conf])))
     days = resolve_days(date, date_from, date_to, allow_none=all_weeks)
     if all_weeks and days is not None:
         raise RetailflowError("Give --all or a date selection, not both.")

@@ -43,6 +43,9 @@ class Settings:
     trigger: str = field(default="local", metadata={"help": "What a ready partition triggers: local or none."})
     engine: str = field(default="duckdb", metadata={"help": "Transformation engine: duckdb or spark."})
     spark_master: str = field(default="local[*]", metadata={"help": "Spark master URL for --engine spark."})
+    spark_conf: str = field(
+        default="", metadata={"help": "Extra Spark settings for --engine spark: 'key=value,key=value'."}
+    )
     quarantine_threshold: float = field(
         default=0.01,
         metadata={"help": "Largest share of a day's rows (per table) that may be quarantined before a run fails."},
@@ -51,6 +54,10 @@ class Settings:
         default=1, metadata={"help": "gzip level of exported raw files (1-9): 1 is ~5x faster than 6, ~25% larger."}
     )
     export_threads: int = field(default=2, metadata={"help": "Days exported in parallel."})
+
+    def spark_conf_dict(self) -> dict[str, str]:
+        pairs = (item.split("=", 1) for item in self.spark_conf.split(",") if item.strip())
+        return {key.strip(): value.strip() for key, value in pairs}
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; None values are ignored (an unset flag)."""
@@ -130,6 +137,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"Unknown engine {settings.engine!r}.", "Use duckdb or spark.")
     if not 1 <= settings.gzip_level <= 9:
         raise ConfigError(f"gzip_level must be 1..9, got {settings.gzip_level}.")
+    if any("=" not in item for item in settings.spark_conf.split(",") if item.strip()):
+        raise ConfigError(f"spark_conf must be 'key=value,key=value', got {settings.spark_conf!r}.")
     if settings.export_threads < 1:
         raise ConfigError(f"export_threads must be 1 or more, got {settings.export_threads}.")
     if settings.scan_days_back < 0:

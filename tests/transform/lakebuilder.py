@@ -124,3 +124,107 @@ def quarantine_rows(lake: LakeBuilder, table: str) -> list[dict[str, Any]]:
     cursor = con.execute(f"SELECT * FROM read_parquet({[str(f) for f in files]}, union_by_name = true, hive_partitioning = false)")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+
+def write_worked_example(lake: LakeBuilder) -> LakeBuilder:
+    """docs/metrics.md's worked example: store 1, product 10, week 202602."""
+    lake.day("2026-01-04", sales=[sale(1, 1, 10, "2026-01-04", "3", "30.00", "24.00"),
+                                  sale(2, 1, 10, "2026-01-04", "2", "20.00", "22.00")],
+             inventory=[inv("2026-01-04", 1, 10, 4, 10, 0)])
+    lake.day("2026-01-05", sales=[sale(3, 1, 10, "2026-01-05", "1", "12.00", "9.00")],
+             inventory=[inv("2026-01-05", 1, 10, 0, 0, 1)])
+    lake.day("2026-01-06", inventory=[inv("2026-01-06", 1, 10, 7, 0, 1)])
+    lake.day("2026-01-07", sales=[sale(4, 1, 10, "2026-01-07", "4", "40.00", "30.00")])
+    lake.day("2026-01-08", sales=[sale(5, 1, 10, "2026-01-08", "2.5", "25.00", "20.00")],
+             inventory=[inv("2026-01-08", 1, 10, 6, 5, 0)])
+    return lake
+
+
+def write_edge_cases(lake: LakeBuilder) -> LakeBuilder:
+    """One small edge case per store/product pair, all in week 202602 unless named otherwise."""
+    days: dict[str, dict[str, list]] = {}
+
+    def add(day, sales=(), inventory=()):
+        entry = days.setdefault(day, {"sales": [], "inventory": []})
+        entry["sales"] += list(sales)
+        entry["inventory"] += list(inventory)
+
+    # (2, 20) several transactions, each below the stock on hand, summing past it: low by the daily sum.
+    add("2026-01-05", sales=[sale(20, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
+                             sale(21, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
+                             sale(22, 2, 20, "2026-01-05", "3", "9.00", "6.00")],
+        inventory=[inv("2026-01-05", 2, 20, 8, 0, 0)])
+    # (2, 21) on hand equal to the daily sum: not low (strictly less than).
+    add("2026-01-05", sales=[sale(23, 2, 21, "2026-01-05", "4", "8.00", "4.00")],
+        inventory=[inv("2026-01-05", 2, 21, 4, 0, 0)])
+    # (2, 22) a day with sales but no inventory row: no stock values, neither oos nor low.
+    add("2026-01-06", sales=[sale(24, 2, 22, "2026-01-06", "5", "50.00", "40.00")])
+    # (2, 23) a day with inventory but no sales: sales 0; oos counts, the impact is 0 money.
+    add("2026-01-06", inventory=[inv("2026-01-06", 2, 23, 0, 3, 1)])
+    # (2, 24) oos and low on the same day, with on-hand 0.
+    add("2026-01-07", sales=[sale(25, 2, 24, "2026-01-07", "2", "7.00", "8.00")],
+        inventory=[inv("2026-01-07", 2, 24, 0, 0, 1)])
+    # (2, 25) a week with no inventory at all.
+    add("2026-01-08", sales=[sale(26, 2, 25, "2026-01-08", "1", "5.00", "6.00")])
+    # (2, 26) a week with zero sales: inventory on two days, the later one is the end of week.
+    add("2026-01-05", inventory=[inv("2026-01-05", 2, 26, 9, 1, 0)])
+    add("2026-01-09", inventory=[inv("2026-01-09", 2, 26, 3, 2, 1)])
+    # (2, 27) inventory on Tuesday and sales on Wednesday: the join must include the date.
+    add("2026-01-06", inventory=[inv("2026-01-06", 2, 27, 1, 0, 1)])
+    add("2026-01-07", sales=[sale(27, 2, 27, "2026-01-07", "6", "60.00", "30.00")])
+    # (2, 72479) a product key that the product table repeats: sales must not double.
+    add("2026-01-05", sales=[sale(28, 2, 72479, "2026-01-05", "2", "20.00", "10.00")],
+        inventory=[inv("2026-01-05", 2, 72479, 5, 0, 0)])
+    # (3, 30) a fiscal week crossing the calendar year: 202601 = 2025-12-28..2026-01-03.
+    add("2025-12-30", sales=[sale(30, 3, 30, "2025-12-30", "1", "10.00", "5.00")])
+    add("2026-01-02", sales=[sale(31, 3, 30, "2026-01-02", "2", "30.00", "12.00")],
+        inventory=[inv("2026-01-02", 3, 30, 1, 0, 0)])
+    # (3, 31) the 53rd week of FY2026, and the first week of FY2027 right after it.
+    add("2027-01-01", sales=[sale(32, 3, 31, "2027-01-01", "1", "4.00", "2.00")])
+    add("2027-01-03", sales=[sale(33, 3, 31, "2027-01-03", "1", "6.00", "3.00")])
+    # (3, 32) out of stock every day of the week, with sales each day.
+    for i, day in enumerate(["2026-01-04", "2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08",
+                             "2026-01-09", "2026-01-10"]):
+        add(day, sales=[sale(40 + i, 3, 32, day, "1", "2.00", "1.00")],
+            inventory=[inv(day, 3, 32, 10, 0, 1)])
+    for day, rows in sorted(days.items()):
+        lake.day(day, sales=rows["sales"], inventory=rows["inventory"])
+    return lake
+
+
+def write_messy_inputs(lake: LakeBuilder) -> LakeBuilder:
+    """Week 202603 delivered the way outside producers deliver it, with every kind of bad row.
+
+    2026-01-11: plain sales.csv with a BOM, mixed-case headers in reverse order, an extra NEXTVAL column
+    and \\N for NULL; gzipped inventory with lower-case headers and empty fields for NULL. 2026-01-12:
+    a normal day. Rows cover each validation rule, exact duplicates and conflicts.
+    """
+    from tests.rawfiles import csv_bytes
+
+    day = "2026-01-11"
+    good = [sale(100 + i, 1 + i % 3, 10 + i % 4, day, str(1 + i % 5), f"{10 + i}.50", f"{8 + i}.25") for i in range(40)]
+    dup = sale(200, 1, 10, day, "2", "20.00", "10.00")
+    conflict = sale(201, 2, 11, day, "1", "5.00", "4.00")
+    bad = [
+        sale(300, 1, 10, day, "abc", "1.00", "1.00"),
+        sale(301, None, 10, day, "1", "1.00", "1.00"),
+        sale(302, 1, 10, day, "-1", "1.00", "1.00"),
+        sale(303, 1, 10, "2026-01-12", "1", "1.00", "1.00"),
+        sale(304, 1, "2.5", day, "1", "1.00", "1.00"),
+        sale(305, 1, 10, day, "1", "1e3", "1.00"),
+        sale(306, 1, 10, day, "1.005", "1.005", "-2.00"),
+    ]
+    sales = good + [dup, dict(dup), conflict, dict(conflict, sales_amt="6.00")] + bad
+    inventory = [inv(day, 1 + i % 3, 10 + i % 4, str(i % 7), "5", str(i % 2)) for i in range(12)]
+    inventory += [inv(day, 3, 20, "4", "0", "0"), inv(day, 3, 20, "4", "0", "0")]  # an exact duplicate
+    inventory += [inv(day, 3, 21, "4", "0", "0"), inv(day, 3, 21, "5", "0", "0")]  # a conflict
+    inventory += [inv(day, 3, 22, "4", "0", "3"), inv(day, 3, 23, None, "0", "0"), inv(day, 3, 24, "1.5", "2", "1")]
+    folder = lake.day(day, raw_inventory=csv_bytes(INVENTORY, inventory, header_case="lower", null=""))
+    (folder / "sales.csv.gz").unlink()
+    (folder / "sales.csv").write_bytes(
+        csv_bytes(SALES, sales, header_case="mixed", column_order="reversed", extra_columns={"NEXTVAL": 7}, bom=True)
+    )
+    other = "2026-01-12"
+    lake.day(other, sales=[sale(400 + i, 1, 10 + i % 2, other, "3", "30.00", "20.00") for i in range(5)],
+             inventory=[inv(other, 1, 10, "2", "1", "0"), inv(other, 1, 11, "9", "0", "1")])
+    return lake

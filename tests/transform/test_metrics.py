@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from retailflow.transform.schema import WEEKLY_COLUMNS
-from tests.transform.lakebuilder import LakeBuilder, inv, run_lake, sale, weekly_rows
+from tests.transform.lakebuilder import LakeBuilder, run_lake, weekly_rows, write_edge_cases, write_worked_example
 
 D = Decimal
 
@@ -27,17 +27,7 @@ def one_row(lake: LakeBuilder, store: int, prod: int, week: int | None = None) -
 
 @pytest.fixture(scope="module")
 def worked_example(tmp_path_factory) -> LakeBuilder:
-    """docs/metrics.md's worked example: store 1, product 10, week 202602."""
-    lake = LakeBuilder(tmp_path_factory.mktemp("worked") / "lake")
-    lake.day("2026-01-04", sales=[sale(1, 1, 10, "2026-01-04", "3", "30.00", "24.00"),
-                                  sale(2, 1, 10, "2026-01-04", "2", "20.00", "22.00")],
-             inventory=[inv("2026-01-04", 1, 10, 4, 10, 0)])
-    lake.day("2026-01-05", sales=[sale(3, 1, 10, "2026-01-05", "1", "12.00", "9.00")],
-             inventory=[inv("2026-01-05", 1, 10, 0, 0, 1)])
-    lake.day("2026-01-06", inventory=[inv("2026-01-06", 1, 10, 7, 0, 1)])
-    lake.day("2026-01-07", sales=[sale(4, 1, 10, "2026-01-07", "4", "40.00", "30.00")])
-    lake.day("2026-01-08", sales=[sale(5, 1, 10, "2026-01-08", "2.5", "25.00", "20.00")],
-             inventory=[inv("2026-01-08", 1, 10, 6, 5, 0)])
+    lake = write_worked_example(LakeBuilder(tmp_path_factory.mktemp("worked") / "lake"))
     run_lake(lake.url, ["2026-01-04"])
     return lake
 
@@ -70,55 +60,7 @@ def test_worked_example_is_the_only_row(worked_example):
 
 @pytest.fixture(scope="module")
 def edge_lake(tmp_path_factory) -> LakeBuilder:
-    """One small edge case per store/product pair, all in week 202602 unless named otherwise."""
-    lake = LakeBuilder(tmp_path_factory.mktemp("edges") / "lake")
-    days: dict[str, dict[str, list]] = {}
-
-    def add(day, sales=(), inventory=()):
-        entry = days.setdefault(day, {"sales": [], "inventory": []})
-        entry["sales"] += list(sales)
-        entry["inventory"] += list(inventory)
-
-    # (2, 20) several transactions, each below the stock on hand, summing past it: low by the daily sum.
-    add("2026-01-05", sales=[sale(20, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
-                             sale(21, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
-                             sale(22, 2, 20, "2026-01-05", "3", "9.00", "6.00")],
-        inventory=[inv("2026-01-05", 2, 20, 8, 0, 0)])
-    # (2, 21) on hand equal to the daily sum: not low (strictly less than).
-    add("2026-01-05", sales=[sale(23, 2, 21, "2026-01-05", "4", "8.00", "4.00")],
-        inventory=[inv("2026-01-05", 2, 21, 4, 0, 0)])
-    # (2, 22) a day with sales but no inventory row: no stock values, neither oos nor low.
-    add("2026-01-06", sales=[sale(24, 2, 22, "2026-01-06", "5", "50.00", "40.00")])
-    # (2, 23) a day with inventory but no sales: sales 0; oos counts, the impact is 0 money.
-    add("2026-01-06", inventory=[inv("2026-01-06", 2, 23, 0, 3, 1)])
-    # (2, 24) oos and low on the same day, with on-hand 0.
-    add("2026-01-07", sales=[sale(25, 2, 24, "2026-01-07", "2", "7.00", "8.00")],
-        inventory=[inv("2026-01-07", 2, 24, 0, 0, 1)])
-    # (2, 25) a week with no inventory at all.
-    add("2026-01-08", sales=[sale(26, 2, 25, "2026-01-08", "1", "5.00", "6.00")])
-    # (2, 26) a week with zero sales: inventory on two days, the later one is the end of week.
-    add("2026-01-05", inventory=[inv("2026-01-05", 2, 26, 9, 1, 0)])
-    add("2026-01-09", inventory=[inv("2026-01-09", 2, 26, 3, 2, 1)])
-    # (2, 27) inventory on Tuesday and sales on Wednesday: the join must include the date.
-    add("2026-01-06", inventory=[inv("2026-01-06", 2, 27, 1, 0, 1)])
-    add("2026-01-07", sales=[sale(27, 2, 27, "2026-01-07", "6", "60.00", "30.00")])
-    # (2, 72479) a product key that the product table repeats: sales must not double.
-    add("2026-01-05", sales=[sale(28, 2, 72479, "2026-01-05", "2", "20.00", "10.00")],
-        inventory=[inv("2026-01-05", 2, 72479, 5, 0, 0)])
-    # (3, 30) a fiscal week crossing the calendar year: 202601 = 2025-12-28..2026-01-03.
-    add("2025-12-30", sales=[sale(30, 3, 30, "2025-12-30", "1", "10.00", "5.00")])
-    add("2026-01-02", sales=[sale(31, 3, 30, "2026-01-02", "2", "30.00", "12.00")],
-        inventory=[inv("2026-01-02", 3, 30, 1, 0, 0)])
-    # (3, 31) the 53rd week of FY2026, and the first week of FY2027 right after it.
-    add("2027-01-01", sales=[sale(32, 3, 31, "2027-01-01", "1", "4.00", "2.00")])
-    add("2027-01-03", sales=[sale(33, 3, 31, "2027-01-03", "1", "6.00", "3.00")])
-    # (3, 32) out of stock every day of the week, with sales each day.
-    for i, day in enumerate(["2026-01-04", "2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08",
-                             "2026-01-09", "2026-01-10"]):
-        add(day, sales=[sale(40 + i, 3, 32, day, "1", "2.00", "1.00")],
-            inventory=[inv(day, 3, 32, 10, 0, 1)])
-    for day, rows in sorted(days.items()):
-        lake.day(day, sales=rows["sales"], inventory=rows["inventory"])
+    lake = write_edge_cases(LakeBuilder(tmp_path_factory.mktemp("edges") / "lake"))
     run_lake(lake.url, None)
     return lake
 

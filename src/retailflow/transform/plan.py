@@ -6,7 +6,9 @@ day): ``raw_sales`` and ``raw_inventory`` (the week's partitions), ``raw_store``
 ``quarantine_<table>``, ``counts_<table>``, ``reconciliation`` and the ``dim_*`` tables.
 
 Each step is ``CREATE <view or table> name AS <select>``; the select text is identical for DuckDB and
-Spark but for the few spellings in dialect.py. The functions here are pure: SQL in, SQL out.
+Spark but for the few spellings in dialect.py. The functions here are pure: SQL in, SQL out. Keep to the
+SQL both engines read alike: no backslashes and no doubled-quote escapes in string literals (Spark reads
+'a''b' as two adjacent literals), no lateral column aliases, every subquery aliased.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def reason_expr(table: Table, d: Dialect) -> str:
         if c.kind != "text":
             rules.append(
                 (f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL",
-                 f"concat('{c.name} does not parse: ''', t.src_{c.name}, '''')")
+                 f"concat('{c.name} does not parse: ', t.src_{c.name})")
             )
     for key in table.keys:
         rules.append((f"t.{key} IS NULL", f"'{key} is missing (a key)'"))
@@ -224,8 +226,8 @@ def metric_steps(d: Dialect) -> list[Step]:
         "no_stock_instances": "w.no_stock_instances",
         "low_stock_instances": "w.low_stock_instances",
         "total_low_stock_impact": "w.no_stock_instances + w.low_stock_instances",
-        "potential_low_stock_impact": f"COALESCE(w.potential_low_stock_impact, {dbl(0)})",
-        "no_stock_impact": f"COALESCE(w.no_stock_impact, {zero})",
+        "potential_low_stock_impact": "w.potential_low_stock_impact",
+        "no_stock_impact": "w.no_stock_impact",
         "out_of_stock_pct": f"{dbl('w.no_stock_instances')} / {dbl(7)}",
         "in_stock_pct": f"{dbl(1)} - {dbl('w.no_stock_instances')} / {dbl(7)}",
         "weeks_of_supply": f"{dbl('w.eow_on_hand')} / {dbl('NULLIF(w.total_sales_qty, 0)')}",
@@ -272,9 +274,11 @@ def metric_steps(d: Dialect) -> list[Step]:
             "       MAX(CASE WHEN dt = eow_dt THEN on_hand END) AS eow_on_hand,\n"
             "       MAX(CASE WHEN dt = eow_dt THEN on_order END) AS eow_on_order,\n"
             "       SUM(oos) AS no_stock_instances, SUM(low) AS low_stock_instances,\n"
-            f"       SUM(CASE WHEN low = 1 THEN {dbl('amt')} - {dbl('on_hand')} * ({dbl('amt')} / {dbl('qty')}) END)\n"
-            "           AS potential_low_stock_impact,\n"
-            "       SUM(CASE WHEN oos = 1 THEN amt END) AS no_stock_impact\n"
+            # ELSE 0 rather than COALESCE(SUM(..), 0): 0 when no day qualifies (a group always has a row),
+            # and a SUM stays nullable on every engine, so both write the column OPTIONAL.
+            f"       SUM(CASE WHEN low = 1 THEN {dbl('amt')} - {dbl('on_hand')} * ({dbl('amt')} / {dbl('qty')})\n"
+            f"                ELSE {dbl(0)} END) AS potential_low_stock_impact,\n"
+            f"       SUM(CASE WHEN oos = 1 THEN amt ELSE {zero} END) AS no_stock_impact\n"
             "FROM daily_flags GROUP BY yr_wk_num, store_key, prod_key",
         ),
         Step(
@@ -288,11 +292,12 @@ def metric_steps(d: Dialect) -> list[Step]:
             "reconciliation",
             "SELECT COALESCE(i.yr_wk_num, o.yr_wk_num) AS yr_wk_num,\n"
             "       i.qty AS input_qty, o.qty AS output_qty, i.amt AS input_amt, o.amt AS output_amt,\n"
-            "       i.cost AS input_cost, o.cost AS output_cost\n"
+            "       i.cost AS input_cost, o.cost AS output_cost, o.n_rows AS output_rows\n"
             "FROM (SELECT cal.yr_wk_num, SUM(s.sales_qty) AS qty, SUM(s.sales_amt) AS amt, SUM(s.sales_cost) AS cost\n"
             "      FROM sales_clean s JOIN dim_calendar cal ON cal.cal_dt = s.trans_dt GROUP BY cal.yr_wk_num) i\n"
             "FULL OUTER JOIN\n"
-            "     (SELECT yr_wk_num, SUM(total_sales_qty) AS qty, SUM(total_sales_amt) AS amt, SUM(total_cost) AS cost\n"
+            "     (SELECT yr_wk_num, SUM(total_sales_qty) AS qty, SUM(total_sales_amt) AS amt, SUM(total_cost) AS cost,\n"
+            "             COUNT(*) AS n_rows\n"
             "      FROM weekly_metrics GROUP BY yr_wk_num) o\n"
             "  ON i.yr_wk_num = o.yr_wk_num",
         ),

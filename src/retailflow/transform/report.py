@@ -17,7 +17,8 @@ FAILED = "failed"
 
 def new_run_id(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
-    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+    # Microseconds, so that run ids sort in time order even for runs started within the same second.
+    return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass

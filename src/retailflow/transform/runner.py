@@ -43,7 +43,7 @@ def make_engine(settings: Settings) -> Engine:
     if settings.engine == "spark":
         from retailflow.transform.spark_engine import SparkEngine
 
-        return SparkEngine(master=settings.spark_master)
+        return SparkEngine(master=settings.spark_master, conf=settings.spark_conf_dict())
     from retailflow.transform.duckdb_engine import DuckDBEngine
 
     return DuckDBEngine()
@@ -252,8 +252,10 @@ def _check_reconciliation(reconciliation: dict[int, dict[str, Any]], report: Run
             continue
         r = reconciliation.get(week.yr_wk_num)
         if r is None:
+            week.rows = 0
             week.totals = {"sales_qty": "0", "sales_amt": "0", "sales_cost": "0"}
             continue
+        week.rows = int(r["output_rows"] or 0)
         week.totals = {m: str(r[f"input_{k}"] or Decimal(0)) for m, k in
                        (("sales_qty", "qty"), ("sales_amt", "amt"), ("sales_cost", "cost"))}
         for k in ("qty", "amt", "cost"):

@@ -1,0 +1,177 @@
+"""The cluster engine: the same plan (plan.py) on Spark, for EMR and Databricks.
+
+Raw files are read by Spark's CSV reader under the raw-zone rules: the header is read by us (so any
+case, order, BOM or extra columns map the same way as on DuckDB), columns are taken by position, the
+NULL tokens become NULL, and the day comes from the dt= folder. No Python UDFs, and nothing but small
+results (counts, totals) is collected to the driver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retailflow.errors import LakeError
+from retailflow.lake.rawformat import NULL_TOKENS, map_columns
+from retailflow.lake.rawheader import read_header
+from retailflow.lake.storage import Lake
+from retailflow.tables import TABLES
+from retailflow.transform.inputs import RunInputs
+from retailflow.transform.plan import Step
+from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
+from retailflow.transform.spark_session import get_session
+
+DT_IN_PATH = r"dt=([0-9]{4}-[0-9]{2}-[0-9]{2})"
+CSV_OPTIONS = {
+    "header": "true",
+    "inferSchema": "false",
+    "quote": '"',
+    "escape": '"',  # RFC 4180 doubled quotes; Spark's default escape is a backslash
+    "multiLine": "true",  # quoted fields may hold newlines, as DuckDB accepts
+    "mode": "FAILFAST",  # a row with the wrong number of fields fails the run, as DuckDB's strict mode
+    "encoding": "UTF-8",
+}
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, master: str = "local[*]", conf: dict[str, str] | None = None, session=None):
+        self.master, self.conf = master, conf or {}
+        self._session = session
+        self._owns_session = session is None
+
+    @property
+    def spark(self):
+        if self._session is None:
+            self._session = get_session(self.master, self.conf)
+        return self._session
+
+    def load(self, lake: Lake, inputs: RunInputs) -> None:
+        for table_name, files in inputs.facts.items():
+            self._raw_view(lake, table_name, [f.relative for f in files])
+        for table_name, f in inputs.dims.items():
+            self._raw_view(lake, table_name, [f.relative])
+
+    def _raw_view(self, lake: Lake, table_name: str, relatives: list[str]) -> None:
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import DateType, StringType, StructField, StructType
+
+        table = TABLES[table_name]
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for relative in relatives:
+            header = tuple(read_header(lake, relative))
+            map_columns(table, list(header), relative)
+            groups.setdefault(header, []).append(relative)
+        frames = []
+        for header, group in groups.items():
+            mapping = map_columns(table, list(header), group[0])
+            position = {name: i for i, name in reversed(list(enumerate(header)))}
+            df = self.spark.read.options(**CSV_OPTIONS).csv([lake.uri(r) for r in group])
+            df = df.toDF(*[f"c{i}" for i in range(len(df.columns))])
+            cols = []
+            for c in table.column_names:
+                raw = F.col(f"c{position[mapping[c]]}")
+                cols.append(F.when(raw.isin(*NULL_TOKENS), F.lit(None)).otherwise(raw).alias(c))
+            day = F.regexp_extract(F.col("_metadata.file_path"), DT_IN_PATH, 1)
+            frames.append(df.select(*cols, F.to_date(day).alias("partition_dt")))
+        if frames:
+            result = frames[0]
+            for frame in frames[1:]:
+                result = result.unionByName(frame)
+        else:
+            schema = StructType([StructField(c, StringType()) for c in table.column_names]
+                                + [StructField("partition_dt", DateType())])
+            result = self.spark.createDataFrame([], schema)
+        result.createOrReplaceTempView(f"raw_{table_name}")
+
+    def execute(self, plan: list[Step]) -> None:
+        from pyspark.errors import PySparkException
+
+        for step in plan:
+            try:
+                df = self.spark.sql(step.sql)
+                if step.materialize:
+                    # Computed once, here, and cut from its lineage: later steps plan against the result,
+                    # not against the whole chain back to the CSV files.
+                    df = df.localCheckpoint(eager=True)
+                df.createOrReplaceTempView(step.name)
+            except PySparkException as exc:
+                raise _as_lake_error(exc) from None
+
+    def fetch(self, view: str) -> list[dict[str, Any]]:
+        from pyspark.errors import PySparkException
+
+        try:
+            return [row.asDict() for row in self.spark.table(view).collect()]
+        except PySparkException as exc:
+            raise _as_lake_error(exc) from None
+
+    def _write_single(self, df, lake: Lake, folder: str) -> str:
+        """Write a DataFrame as one parquet file in ``folder``; return that file's lake path."""
+        df.coalesce(1).write.mode("overwrite").parquet(lake.uri(folder))
+        return self._only_part(lake, folder)
+
+    @staticmethod
+    def _only_part(lake: Lake, folder: str) -> str:
+        parts = [n for n in lake.listdir(folder) if n.startswith("part-") and n.endswith(".parquet")]
+        if len(parts) != 1:
+            raise LakeError(f"Expected one parquet file in {lake.uri(folder)}, found {len(parts)}.")
+        return f"{folder}/{parts[0]}"
+
+    def stage_weekly(self, lake: Lake, staging: str, weeks: list[int]) -> dict[int, str]:
+        from pyspark.sql import functions as F
+
+        if not weeks:
+            return {}
+        df = self.spark.table("weekly_metrics").where(F.col("yr_wk_num").isin(weeks))
+        folder = f"{staging}/spark-weekly"
+        # One task per week, sorted like the DuckDB output: one file per week partition.
+        (df.repartition("yr_wk_num").sortWithinPartitions("store_key", "prod_key")
+           .select("yr_wk_num", *WEEKLY_COLUMN_NAMES)
+           .write.partitionBy("yr_wk_num").mode("overwrite").parquet(lake.uri(folder)))
+        staged = {}
+        written = set(lake.subdirs(folder))
+        for week in weeks:
+            sub = f"{folder}/yr_wk_num={week}"
+            if f"yr_wk_num={week}" in written:
+                staged[week] = self._only_part(lake, sub)
+            else:  # a week with no rows: an empty file keeps the partition (and replaces the old one)
+                empty = df.where(F.lit(False)).select(*WEEKLY_COLUMN_NAMES)
+                staged[week] = self._write_single(empty, lake, f"{staging}/spark-empty/yr_wk_num={week}")
+        return staged
+
+    def stage_quarantine(self, lake: Lake, staging: str) -> dict[tuple[str, str], str]:
+        from pyspark.sql import functions as F
+
+        staged = {}
+        for table in ("sales", "inventory"):
+            df = self.spark.table(f"quarantine_{table}")
+            days = [r[0] for r in df.select("partition_dt").distinct().collect()]  # a handful of dates
+            for day in days:
+                rows = df.where(F.col("partition_dt") == F.lit(day)).orderBy(*df.columns)
+                staged[(day.isoformat(), table)] = self._write_single(
+                    rows, lake, f"{staging}/spark-quarantine/{table}/dt={day.isoformat()}"
+                )
+        return staged
+
+    def stage_dims(self, lake: Lake, staging: str) -> dict[str, str]:
+        order = {"store": "store_key", "product": "prod_key", "calendar": "cal_dt"}
+        return {
+            table: self._write_single(self.spark.table(f"dim_{table}").orderBy(key), lake, f"{staging}/spark-dims/{table}")
+            for table, key in order.items()
+        }
+
+    def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            self._session.stop()
+            self._session = None
+
+
+def _as_lake_error(exc: Exception) -> Exception:
+    text = str(exc)
+    if "Malformed" in text or "MALFORMED" in text:
+        first = next((line for line in text.splitlines() if line.strip()), text)
+        return LakeError(f"A raw file could not be read: {first.strip()[:300]}", "Re-export that day, or fix the file.")
+    return exc
+
+

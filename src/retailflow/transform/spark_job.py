@@ -1,0 +1,56 @@
+"""The cluster entry point: ``retailflow run --engine spark`` for ``spark-submit`` (EMR step, Databricks job).
+
+    spark-submit deploy/spark/retailflow_spark_job.py --lake s3://bucket/retail --date 2026-11-21
+    spark-submit deploy/spark/retailflow_spark_job.py --lake s3://bucket/retail --all --conf spark.sql.shuffle.partitions=400
+
+The cluster provides the master and S3 access (EMRFS, Unity Catalog volumes, instance roles); install the
+retailflow wheel on the cluster first (an EMR bootstrap action, a Databricks library). Exit code 0 when
+every week was published, 1 otherwise (the message says why; the run report has the details).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from retailflow.config import load_settings
+from retailflow.dates import resolve_days
+from retailflow.errors import RetailflowError
+from retailflow.transform.runner import run
+from retailflow.transform.spark_engine import SparkEngine
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="retailflow-spark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lake", help="lake root, e.g. s3://bucket/retail [env RETAILFLOW_LAKE]")
+    parser.add_argument("--date", help="the fiscal week containing this day (YYYY-MM-DD)")
+    parser.add_argument("--from", dest="date_from", help="first day of a range")
+    parser.add_argument("--to", dest="date_to", help="last day of a range")
+    parser.add_argument("--all", action="store_true", help="every week in the raw zone")
+    parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting")
+    parser.add_argument("--quarantine-threshold", type=float)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings(flags={"lake": args.lake, "engine": "spark",
+                                        "quarantine_threshold": args.quarantine_threshold})
+        days = resolve_days(args.date, args.date_from, args.date_to, allow_none=args.all)
+        if days is None and not args.all:
+            raise RetailflowError("No weeks chosen.", "Use --date D, --from D1 --to D2, or --all.")
+        conf = dict(item.split("=", 1) for item in args.conf)
+        # master=None: spark-submit (or the Databricks cluster) decides where this runs.
+        report = run(settings, days=days, engine=SparkEngine(master=None, conf=conf))
+    except RetailflowError as exc:
+        print(f"retailflow: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    print(f"retailflow: run {report.run_id} {report.status}: weeks "
+          f"{', '.join(str(w.yr_wk_num) for w in report.weeks)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
