@@ -106,7 +106,11 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
     console.success(
         f"{len(days)} nights: exported to {lake.uri('raw')}, scanned, {triggered} run(s) triggered ({settings.trigger})"
     )
+    from retailflow.dashboard.html import write_dashboard
+
+    dashboard = write_dashboard(lake)
     print_summary(lake)
+    console.info(f"  dashboard     {lake.uri(dashboard)}  (open it in a browser; works offline)")
     return settings
 
 
