@@ -76,6 +76,7 @@ def cli(ctx: click.Context, config_file: str | None, debug: bool) -> None:
       catalog   rebuild the SQL catalog over the published tables
       query     SQL or a named business question against the catalog
       status    latest runs; which days are exported, triggered, published
+      dashboard a self-contained HTML dashboard of the published weeks
       demo      all of the above on embedded defaults, in a fresh folder
 
     Settings come from defaults < retailflow.toml < RETAILFLOW_* environment variables < flags.
@@ -330,6 +331,35 @@ def status(ctx, lake, days, n_runs):
     from retailflow.status import show_status
 
     show_status(Lake(settings_of(ctx, lake=lake).lake), days=days, runs=n_runs)
+
+
+@cli.command()
+@lake_option
+@click.option("--weeks", type=int, default=13, show_default=True, help="How many recent weeks the page covers.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+@click.pass_context
+def dashboard(ctx, lake, weeks, open_browser):
+    """Write the dashboard: one self-contained HTML file, <lake>/dashboard/index.html.
+
+    Headline figures with the change against the week before, weekly trends, the stores and products
+    with the largest stock-out and low-stock impact, a map of the stores by in-stock %, the products
+    most at risk and sales by category; filters for week, market, state, store and category. It opens
+    offline, from a file or an email attachment.
+    """
+    import webbrowser
+
+    from retailflow.dashboard.html import write_dashboard
+    from retailflow.lake import Lake
+
+    if weeks < 1:
+        raise RetailflowError("--weeks must be 1 or more.")
+    lake_obj = Lake(settings_of(ctx, lake=lake).lake)
+    path = write_dashboard(lake_obj, weeks=weeks)
+    size = lake_obj.fs.size(lake_obj.path(path))
+    console.success(f"Dashboard written: {lake_obj.uri(path)} ({size / 1e6:.1f} MB)")
+    if open_browser:
+        if not (lake_obj.is_local and webbrowser.open(f"file://{lake_obj.path(path)}")):
+            console.warn("Could not open a browser here; open the file above in one.")
 
 
 @cli.command()
