@@ -241,7 +241,7 @@ def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_ma
                           quarantine_threshold=quarantine_threshold)
     if spark_conf:
         settings = settings.replace(spark_conf=",".join(filter(None, [settings.spark_conf, *spark_conf])))
-    days = resolve_days(date, date_from, date_to, allow_none=all_weeks)
+    days = resolve_days(date, date_from, date_to, allow_none=True)
     if all_weeks and days is not None:
         raise RetailflowError("Give --all or a date selection, not both.")
     if days is None and not all_weeks:

@@ -13,22 +13,31 @@ from retailflow.transform.report import load_reports
 
 def day_status(lake: Lake, days: int) -> list[dict[str, str]]:
     reports = load_reports(lake)
-    published: dict[str, str] = {}  # day -> run id of the newest run that published its week
+    # day -> (run id, the partition version it read) of the newest run that published the day's week
+    published: dict[str, tuple[str, str | None]] = {}
     for report in reversed(reports):  # oldest first, so newer runs overwrite
+        versions = {i["day"]: i.get("version") for i in report.get("inputs", [])}
         for week in report.get("weeks", []):
             if week.get("status") == "published":
                 for day in week.get("days", []):
-                    published[day] = report["run_id"]
+                    published[day] = (report["run_id"], versions.get(day))
     rows = []
     for day in raw_days(lake)[-days:]:
         state = inspect_partition(lake, day, verify_hashes=False)
         triggers = lake.listdir(layout.triggers(day))
         triggered = state.version is not None and f"{state.version}.json" in triggers
+        run_id, version = published.get(day.isoformat(), (None, None))
+        if run_id is None:
+            shown = "no"
+        elif version is not None and state.version is not None and version != state.version:
+            shown = f"earlier version ({run_id}); re-exported since"
+        else:
+            shown = run_id
         rows.append({
             "day": day.isoformat(),
             "exported": "complete" if state.complete else ("corrupt" if state.problems else "incomplete"),
             "triggered": "yes" if triggered else ("earlier version" if triggers else "no"),
-            "published": published.get(day.isoformat(), "no"),
+            "published": shown,
         })
     return rows
 

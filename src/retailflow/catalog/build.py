@@ -64,6 +64,7 @@ def build_catalog(lake: Lake) -> str:
     if not views:
         raise LakeError(f"Nothing is published in {lake.url} yet.", "Run `retailflow run` first.")
     target = layout.catalog()
+    lake.sweep_temporaries(target.rpartition("/")[0])  # what a killed build left (builds are not concurrent)
     workdir = Path(tempfile.mkdtemp(prefix="retailflow-catalog-"))
     try:
         if lake.is_local:

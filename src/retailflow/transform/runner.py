@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -67,7 +68,7 @@ def run(
         request={"days": [d.isoformat() for d in days] if days is not None else "all"},
         started_at=started.isoformat(timespec="seconds"),
     )
-    timer = _Timer(report)
+    timer = _timer(report)
     _sweep_staging(lake)
     try:
         with timer("plan"):
@@ -264,21 +265,18 @@ def _check_reconciliation(reconciliation: dict[int, dict[str, Any]], report: Run
                 week.errors.append(f"output does not reconcile: input {k} {a} but output {b}.")
 
 
-class _Timer:
-    def __init__(self, report: RunReport):
-        self.report = report
+def _timer(report: RunReport):
+    """``with timer("compute"):`` records the block's duration in the report."""
 
-    def __call__(self, name: str):
-        timer = self
+    @contextlib.contextmanager
+    def span(name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            report.durations_s[name] = round(time.perf_counter() - start, 3)
 
-        class _Span:
-            def __enter__(self):
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timer.report.durations_s[name] = round(time.perf_counter() - self.start, 3)
-
-        return _Span()
+    return span
 
 
 def run_for_trigger(settings: Settings, day: dt.date) -> dict[str, Any]:
