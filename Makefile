@@ -6,14 +6,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS := dev,spark,s3
+# Superset lives in its own venv (it pins SQLAlchemy < 2 and an older pyarrow); versions in constraints-superset.txt.
+SUPERSET_VENV  := .venv-superset
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-stamp
+SUPERSET_PKGS  := apache-superset duckdb-engine duckdb flask-caching rich cachetools
 
-.PHONY: install demo test test-fast bench spark-artifact lock clean help
+.PHONY: install lint demo test test-fast bench spark-artifact lock clean help superset lock-superset
 
 help:
 	@echo "make demo   - create .venv, install, run the whole pipeline on embedded defaults"
 	@echo "make test   - install test dependencies and run the whole test suite"
 	@echo "make bench  - print generator, exporter and transform throughput"
 	@echo "make lock   - re-resolve dependencies and rewrite constraints.txt"
+	@echo "make superset - create .venv-superset (Apache Superset, for retailflow superset up)"
 	@echo "make spark-artifact - build the wheel and spark-submit driver for EMR/Databricks (dist/)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -24,10 +29,22 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(SUPERSET_STAMP): constraints-superset.txt
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/pip install --quiet -c constraints-superset.txt $(SUPERSET_PKGS)
+	@touch $(SUPERSET_STAMP)
+
+superset: $(SUPERSET_STAMP)
+
 demo: install
 	$(BIN)/retailflow demo
 
-test: install
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+test: install lint superset
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: install
@@ -50,5 +67,15 @@ lock:
 	.venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 	rm -rf .venv-lock
 
+# The same for Superset's venv. duckdb stays at the main venv's version (the catalog file's format).
+lock-superset:
+	rm -rf .venv-lock-superset && $(PYTHON) -m venv .venv-lock-superset
+	.venv-lock-superset/bin/pip install --quiet --upgrade pip
+	.venv-lock-superset/bin/pip install --quiet apache-superset==6.1.0 duckdb-engine \
+		duckdb==$$(sed -n 's/^duckdb==//p' constraints.txt) 'flask-caching<2.5' rich cachetools
+	{ sed -n '/^#/p' constraints-superset.txt; .venv-lock-superset/bin/pip freeze | grep -v '^-e'; } > constraints-superset.tmp
+	mv constraints-superset.tmp constraints-superset.txt
+	rm -rf .venv-lock-superset
+
 clean:
-	rm -rf $(VENV) demo bench-out .pytest_cache
+	rm -rf $(VENV) $(SUPERSET_VENV) demo bench-out .pytest_cache

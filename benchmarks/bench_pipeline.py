@@ -87,8 +87,10 @@ def stage(**args) -> dict:
 
 
 def report(name: str, r: dict) -> None:
-    print(f"{name:<22} {r['rows']:>13,} rows {r['seconds']:>8.1f} s {r['rows'] / r['seconds']:>13,.0f} rows/s "
-          f"{r['peak_mb']:>8,.0f} MB peak")
+    print(
+        f"{name:<22} {r['rows']:>13,} rows {r['seconds']:>8.1f} s {r['rows'] / r['seconds']:>13,.0f} rows/s "
+        f"{r['peak_mb']:>8,.0f} MB peak"
+    )
 
 
 def main() -> None:
@@ -108,8 +110,10 @@ def main() -> None:
     start = dt.date(2026, 1, 4)
     end = start + dt.timedelta(days=args.days - 1)
     common = {"db": db, "lake": lake, "start": start.isoformat(), "end": end.isoformat()}
-    print(f"{args.days} days x {args.stores} stores x {args.products} products, "
-          f"{'dense' if args.dense else 'sparse'} inventory, {os.cpu_count()} cores\n")
+    print(
+        f"{args.days} days x {args.stores} stores x {args.products} products, "
+        f"{'dense' if args.dense else 'sparse'} inventory, {os.cpu_count()} cores\n"
+    )
     report("generate", stage(stage="generate", stores=args.stores, products=args.products, dense=args.dense, **common))
     report("export", stage(stage="export", gzip_level=args.gzip_level, **common))
     results = {}
@@ -120,7 +124,9 @@ def main() -> None:
         report(f"transform ({engine})", results[engine])
     if "duckdb" in results and "spark" in results:
         d, s = results["duckdb"], results["spark"]
-        print(f"\nspark / duckdb: {s['seconds'] / d['seconds']:.2f}x the time, {s['peak_mb'] / d['peak_mb']:.2f}x the memory")
+        print(
+            f"\nspark / duckdb: {s['seconds'] / d['seconds']:.2f}x the time, {s['peak_mb'] / d['peak_mb']:.2f}x the memory"
+        )
     time.sleep(0)
 
 

@@ -9,33 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from retailflow.cli import cli
 from retailflow.lake import Lake
 from retailflow.lake.rawzone import inspect_partition
 from retailflow.source.duckdb_source import url_of
+from tests.clitools import assert_one_line_error, make_invoker
 
 
 @pytest.fixture
 def run(tmp_path, monkeypatch):
-    """Run the CLI in an empty working directory (no retailflow.toml around); returns click's Result."""
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str] | None = None):
-        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
-
-
-def assert_one_line_error(result, *fragments: str, code: int = 1) -> None:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    assert result.stderr.startswith("Error: ")
-    assert sum(line.startswith("Error:") for line in result.stderr.splitlines()) == 1
-    for fragment in fragments:
-        assert fragment in result.stderr
+    return make_invoker(tmp_path, monkeypatch)
 
 
 # -- help ---------------------------------------------------------------------------------------------
@@ -121,8 +105,17 @@ def test_generate_needs_a_range(run, tmp_path):
 
 
 def test_generate_rejects_too_many_stores(run, tmp_path):
-    result = run("generate", "--source", url_of(tmp_path / "s.duckdb"), "--from", "2026-01-04", "--to", "2026-01-04",
-                 "--stores", "500")
+    result = run(
+        "generate",
+        "--source",
+        url_of(tmp_path / "s.duckdb"),
+        "--from",
+        "2026-01-04",
+        "--to",
+        "2026-01-04",
+        "--stores",
+        "500",
+    )
     assert_one_line_error(result, "--stores")
 
 
@@ -198,8 +191,16 @@ def test_lake_from_the_environment(run, lake, day, exported):
 
 
 def test_flag_beats_the_environment(run, lake, day, exported, tmp_path):
-    result = run("scan", "--date", day.isoformat(), "--trigger", "none", "--lake", lake.url,
-                 env={"RETAILFLOW_LAKE": str(tmp_path / "elsewhere")})
+    result = run(
+        "scan",
+        "--date",
+        day.isoformat(),
+        "--trigger",
+        "none",
+        "--lake",
+        lake.url,
+        env={"RETAILFLOW_LAKE": str(tmp_path / "elsewhere")},
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -208,8 +209,21 @@ def test_flag_beats_the_environment(run, lake, day, exported, tmp_path):
 
 def test_generate_export_scan(run, tmp_path):
     source = url_of(tmp_path / "src" / "source.duckdb")
-    result = run("generate", "--source", source, "--from", "2026-01-04", "--to", "2026-01-10", "--stores", "2",
-                 "--products", "3", "--seed", "1")
+    result = run(
+        "generate",
+        "--source",
+        source,
+        "--from",
+        "2026-01-04",
+        "--to",
+        "2026-01-10",
+        "--stores",
+        "2",
+        "--products",
+        "3",
+        "--seed",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert "Generated" in result.stderr
 
@@ -235,9 +249,16 @@ def retailflow_command() -> str:
 def test_installed_command_exit_codes(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILFLOW_")}
     command = retailflow_command()
-    missing = subprocess.run([command, "scan", "--date", "2026-01-05", "--lake", str(tmp_path / "lake")],
-                             capture_output=True, text=True, env=env, cwd=tmp_path)
+    missing = subprocess.run(
+        [command, "scan", "--date", "2026-01-05", "--lake", str(tmp_path / "lake")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     assert missing.returncode == 3, missing.stderr
-    bad = subprocess.run([command, "scan", "--date", "2026/01/05"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    bad = subprocess.run(
+        [command, "scan", "--date", "2026/01/05"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert bad.returncode == 1
     assert bad.stderr.startswith("Error: ") and "Traceback" not in bad.stderr

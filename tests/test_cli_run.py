@@ -9,33 +9,15 @@ import json
 from decimal import Decimal
 
 import pytest
-from click.testing import CliRunner
 
 from retailflow.catalog.named import NAMED_QUERIES
-from retailflow.cli import cli
-
+from tests.clitools import assert_one_line_error, make_invoker
 from tests.transform.lakebuilder import LakeBuilder, inv, sale, weekly_rows
 
 
 @pytest.fixture
 def invoke(tmp_path, monkeypatch):
-    """Run the CLI in an empty working directory (no retailflow.toml around); returns click's Result."""
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str] | None = None):
-        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-
-    return invoke
-
-
-def assert_one_line_error(result, *fragments: str, code: int = 1) -> None:
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    assert result.stderr.startswith("Error: "), result.stderr
-    assert sum(line.startswith("Error:") for line in result.stderr.splitlines()) == 1
-    for fragment in fragments:
-        assert fragment in result.stderr, (fragment, result.stderr)
+    return make_invoker(tmp_path, monkeypatch)
 
 
 def fill(lake: LakeBuilder, bad: int = 0) -> LakeBuilder:
@@ -45,9 +27,11 @@ def fill(lake: LakeBuilder, bad: int = 0) -> LakeBuilder:
         sale(2, 248, 15497, "2026-01-05", 1, "50.00", "30.00"),
         sale(3, 1054, 15497, "2026-01-06", 4, "80.00", "60.00"),
     ]
-    lake.day("2026-01-05", sales=sales[:2] + [sale(100 + i, 248, 5889, "2026-01-05", "abc", "1.00", "1.00")
-                                              for i in range(bad)],
-             inventory=[inv("2026-01-05", 248, 5889, 0, 0, 1)])
+    lake.day(
+        "2026-01-05",
+        sales=sales[:2] + [sale(100 + i, 248, 5889, "2026-01-05", "abc", "1.00", "1.00") for i in range(bad)],
+        inventory=[inv("2026-01-05", 248, 5889, 0, 0, 1)],
+    )
     lake.day("2026-01-06", sales=sales[2:])
     return lake
 
@@ -116,8 +100,15 @@ def test_run_over_the_quarantine_threshold(tmp_path, invoke):
 
     result = invoke("run", "--lake", lake.url, "--date", "2026-01-05")
 
-    assert_one_line_error(result, "2026-01-05", "sales", "50.0%", "quarantine/dt=2026-01-05/sales.parquet",
-                          "re-export", "quarantine_threshold")
+    assert_one_line_error(
+        result,
+        "2026-01-05",
+        "sales",
+        "50.0%",
+        "quarantine/dt=2026-01-05/sales.parquet",
+        "re-export",
+        "quarantine_threshold",
+    )
     assert "✓" not in result.stderr
     assert not lake.week_file(202602).exists()
 
@@ -174,11 +165,30 @@ def test_query_named_as_csv(published, invoke):
 
 
 def test_query_named_with_week_and_limit(published, invoke):
-    result = invoke("query", "--lake", published.url, "--named", "stores_no_stock_impact", "--week", "202602",
-                    "--limit", "1", "--format", "json")
+    result = invoke(
+        "query",
+        "--lake",
+        published.url,
+        "--named",
+        "stores_no_stock_impact",
+        "--week",
+        "202602",
+        "--limit",
+        "1",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == [{"store_key": 248, "store_desc": "store_desc42", "city": "city_42",
-                                          "no_stock_impact": 20, "no_stock_days": 1, "sales_amt": 70}]
+    assert json.loads(result.stdout) == [
+        {
+            "store_key": 248,
+            "store_desc": "store_desc42",
+            "city": "city_42",
+            "no_stock_impact": 20,
+            "no_stock_days": 1,
+            "sales_amt": 70,
+        }
+    ]
 
 
 def test_query_named_for_a_week_without_data(published, invoke):
@@ -194,8 +204,12 @@ def test_query_sql_as_json(published, invoke):
 
 
 def test_query_sql_as_a_table(published, invoke):
-    result = invoke("query", "--lake", published.url,
-                    "SELECT yr_wk_num, SUM(total_sales_amt) AS amt FROM weekly_sales_inventory GROUP BY 1")
+    result = invoke(
+        "query",
+        "--lake",
+        published.url,
+        "SELECT yr_wk_num, SUM(total_sales_amt) AS amt FROM weekly_sales_inventory GROUP BY 1",
+    )
     assert result.exit_code == 0, result.output
     assert "202602" in result.stdout and "150.00" in result.stdout
     assert "1 row(s)" in result.stderr
@@ -211,8 +225,9 @@ def test_query_tables(published, invoke):
 
 
 def test_query_unknown_named(published, invoke):
-    assert_one_line_error(invoke("query", "--lake", published.url, "--named", "top_widgets"),
-                          "top_widgets", "top_products")
+    assert_one_line_error(
+        invoke("query", "--lake", published.url, "--named", "top_widgets"), "top_widgets", "top_products"
+    )
 
 
 def test_query_without_sql(published, invoke):
@@ -220,8 +235,9 @@ def test_query_without_sql(published, invoke):
 
 
 def test_query_with_bad_sql(published, invoke):
-    assert_one_line_error(invoke("query", "--lake", published.url, "SELECT * FROM nowhere"), "The query failed",
-                          "nowhere")
+    assert_one_line_error(
+        invoke("query", "--lake", published.url, "SELECT * FROM nowhere"), "The query failed", "nowhere"
+    )
 
 
 def test_query_without_a_catalog(tmp_path, invoke):

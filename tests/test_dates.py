@@ -35,7 +35,10 @@ def test_parse_date_rejects_impossible_days(text):
 
 def test_date_range_is_inclusive():
     assert date_range(dt.date(2026, 1, 30), dt.date(2026, 2, 2)) == [
-        dt.date(2026, 1, 30), dt.date(2026, 1, 31), dt.date(2026, 2, 1), dt.date(2026, 2, 2)
+        dt.date(2026, 1, 30),
+        dt.date(2026, 1, 31),
+        dt.date(2026, 2, 1),
+        dt.date(2026, 2, 2),
     ]
     assert date_range(dt.date(2026, 1, 5), dt.date(2026, 1, 5)) == [dt.date(2026, 1, 5)]
 
@@ -60,7 +63,9 @@ def test_resolve_days_from_after_to_rejected():
         resolve_days(None, "2026-01-10", "2026-01-04")
 
 
-@pytest.mark.parametrize("date_from, date_to", [("2026-01-04", None), (None, "2026-01-10"), ("2026-01-04", "2026-01-10")])
+@pytest.mark.parametrize(
+    "date_from, date_to", [("2026-01-04", None), (None, "2026-01-10"), ("2026-01-04", "2026-01-10")]
+)
 def test_resolve_days_date_with_from_or_to_rejected(date_from, date_to):
     with pytest.raises(RetailflowError, match="not both"):
         resolve_days("2026-01-05", date_from, date_to)

@@ -96,9 +96,7 @@ def test_only_the_most_recent_days(lake, flowed):
 
 def test_a_day_exported_but_never_scanned(source, lake):
     export_days(source, lake, [dt.date(2026, 1, 5)])
-    assert day_status(lake, 14) == [
-        {"day": "2026-01-05", "exported": "complete", "triggered": "no", "published": "no"}
-    ]
+    assert day_status(lake, 14) == [{"day": "2026-01-05", "exported": "complete", "triggered": "no", "published": "no"}]
 
 
 # -- show_status ---------------------------------------------------------------------------------------

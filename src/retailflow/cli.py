@@ -60,7 +60,12 @@ def settings_of(ctx: click.Context, **flags) -> Settings:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (default: ./retailflow.toml if present).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Settings file (default: ./retailflow.toml if present).",
+)
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(__version__, prog_name="retailflow")
 @click.pass_context
@@ -87,7 +92,9 @@ def cli(ctx: click.Context, config_file: str | None, debug: bool) -> None:
 
 
 lake_option = click.option("--lake", help="Lake root: a folder or s3://bucket/prefix [env RETAILFLOW_LAKE].")
-source_option = click.option("--source", help="Source database URL, e.g. duckdb:///source.duckdb [env RETAILFLOW_SOURCE].")
+source_option = click.option(
+    "--source", help="Source database URL, e.g. duckdb:///source.duckdb [env RETAILFLOW_SOURCE]."
+)
 date_option = click.option("--date", "date", help="One day, YYYY-MM-DD.")
 from_option = click.option("--from", "date_from", help="First day of a range, YYYY-MM-DD.")
 to_option = click.option("--to", "date_to", help="Last day of a range, YYYY-MM-DD.")
@@ -121,13 +128,7 @@ def generate(ctx, source, date_from, date_to, stores, products, seed, dense):
     spec = GenerateSpec(days[0], days[-1], stores=stores, products=products, seed=seed, dense=dense)
     db = path_of(settings.source)
     with console.progress("Generating", total=len(days), unit="days") as advance:
-        state = {"done": 0}
-
-        def on_progress(done: int, total: int) -> None:
-            advance(done - state["done"])
-            state["done"] = done
-
-        result = run_generate(db, spec, on_progress=on_progress)
+        result = run_generate(db, spec, on_progress=advance)
     console.success(
         f"Generated {result.sales_rows:,} sales and {result.inventory_rows:,} inventory rows "
         f"for {days[0]}..{days[-1]} in {db}."
@@ -157,8 +158,12 @@ def export(ctx, lake, source, date, date_from, date_to):
     try:
         with console.progress("Exporting", total=len(days), unit="days") as advance:
             results = export_days(
-                src, Lake(settings.lake), days, gzip_level=settings.gzip_level,
-                on_day_done=lambda _r: advance(), threads=settings.export_threads,
+                src,
+                Lake(settings.lake),
+                days,
+                gzip_level=settings.gzip_level,
+                on_day_done=lambda _r: advance(),
+                threads=settings.export_threads,
             )
     finally:
         src.close()
@@ -206,7 +211,9 @@ def scan(ctx, lake, date, date_from, date_to, deadline, trigger, now_text, as_js
         elif outcome.exit_code == ExitCode.OK:
             console.success(outcome.message)
         else:
-            console.err.print(f"[red]{outcome.message}[/red]" if outcome.exit_code == ExitCode.DEADLINE_MISSED else outcome.message)
+            console.err.print(
+                f"[red]{outcome.message}[/red]" if outcome.exit_code == ExitCode.DEADLINE_MISSED else outcome.message
+            )
         worst = max(worst, outcome.exit_code)
     ctx.exit(int(worst))
 
@@ -219,12 +226,18 @@ def scan(ctx, lake, date, date_from, date_to, deadline, trigger, now_text, as_js
 @click.option("--all", "all_weeks", is_flag=True, help="Recompute every week that has raw data.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), help="Transformation engine [default: duckdb].")
 @click.option("--spark-master", help="Spark master URL for --engine spark [default: local[*]].")
-@click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
-              help="A Spark setting for --engine spark (repeatable), e.g. spark.executor.memory=4g.")
-@click.option("--quarantine-threshold", type=float, help="Largest share of a day's rows that may be quarantined [0.01].")
+@click.option(
+    "--spark-conf",
+    "spark_conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A Spark setting for --engine spark (repeatable), e.g. spark.executor.memory=4g.",
+)
+@click.option(
+    "--quarantine-threshold", type=float, help="Largest share of a day's rows that may be quarantined [0.01]."
+)
 @click.pass_context
-def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_master, spark_conf,
-                quarantine_threshold):
+def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_master, spark_conf, quarantine_threshold):
     """Recompute fiscal weeks from the raw zone and publish them.
 
     \b
@@ -237,8 +250,9 @@ def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_ma
     """
     from retailflow.transform.runner import run
 
-    settings = settings_of(ctx, lake=lake, engine=engine, spark_master=spark_master,
-                          quarantine_threshold=quarantine_threshold)
+    settings = settings_of(
+        ctx, lake=lake, engine=engine, spark_master=spark_master, quarantine_threshold=quarantine_threshold
+    )
     if spark_conf:
         settings = settings.replace(spark_conf=",".join(filter(None, [settings.spark_conf, *spark_conf])))
     days = resolve_days(date, date_from, date_to, allow_none=True)
@@ -306,8 +320,10 @@ def query(ctx, lake, sql, named, list_named, list_tables, week, limit, fmt):
     lake_obj = Lake(settings_of(ctx, lake=lake).lake)
     params = None
     if list_tables:
-        sql = ("SELECT table_name, string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) "
-               "AS columns FROM information_schema.columns GROUP BY table_name ORDER BY table_name")
+        sql = (
+            "SELECT table_name, string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) "
+            "AS columns FROM information_schema.columns GROUP BY table_name ORDER BY table_name"
+        )
     elif named:
         if named not in NAMED_QUERIES:
             raise RetailflowError(f"No named query {named!r}.", f"Choose one of: {', '.join(NAMED_QUERIES)}.")
@@ -363,8 +379,13 @@ def dashboard(ctx, lake, weeks, open_browser):
 
 
 @cli.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True,
-              help="Folder for the demo's source database and lake (recreated on every run).")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo"),
+    show_default=True,
+    help="Folder for the demo's source database and lake (recreated on every run).",
+)
 @click.option("--weeks", type=int, default=3, show_default=True, help="Fiscal weeks of data.")
 @click.option("--stores", type=int, default=151, show_default=True, help="How many of the 151 real stores.")
 @click.option("--products", type=int, default=200, show_default=True, help="How many of the 1,212 real products.")
@@ -381,8 +402,14 @@ def demo(ctx, workdir, weeks, stores, products, seed, end_text):
 
     if weeks < 1:
         raise RetailflowError("--weeks must be 1 or more.")
-    plan = DemoPlan(workdir=workdir, weeks=weeks, stores=stores, products=products, seed=seed,
-                    end=parse_date(end_text, "--end") if end_text else None)
+    plan = DemoPlan(
+        workdir=workdir,
+        weeks=weeks,
+        stores=stores,
+        products=products,
+        seed=seed,
+        end=parse_date(end_text, "--end") if end_text else None,
+    )
     run_demo(plan, settings_of(ctx))
 
 

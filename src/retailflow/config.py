@@ -148,7 +148,9 @@ def _validated(settings: Settings) -> Settings:
 
         ZoneInfo(settings.timezone)
     except Exception:
-        raise ConfigError(f"Unknown time zone {settings.timezone!r}.", "Use an IANA name like America/New_York.") from None
+        raise ConfigError(
+            f"Unknown time zone {settings.timezone!r}.", "Use an IANA name like America/New_York."
+        ) from None
     if settings.deadline is not None:
         parse_hhmm(settings.deadline)
     return settings

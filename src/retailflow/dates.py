@@ -17,9 +17,7 @@ def parse_date(text: str, what: str = "date") -> dt.date:
     if isinstance(value, dt.date):
         return value
     if not _ISO_DATE.match(value or ""):
-        raise RetailflowError(
-            f"Unknown {what} format {text!r}.", "Write dates as YYYY-MM-DD, for example 2026-11-21."
-        )
+        raise RetailflowError(f"Unknown {what} format {text!r}.", "Write dates as YYYY-MM-DD, for example 2026-11-21.")
     try:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
@@ -29,9 +27,7 @@ def parse_date(text: str, what: str = "date") -> dt.date:
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
     """Every day from start to end, both included."""
     if start > end:
-        raise RetailflowError(
-            f"The range is backwards: from {start} is after to {end}.", "Swap --from and --to."
-        )
+        raise RetailflowError(f"The range is backwards: from {start} is after to {end}.", "Swap --from and --to.")
     return list(iter_days(start, end))
 
 

@@ -65,9 +65,7 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
     prepare_workdir(plan.workdir)
     source_path = plan.workdir / "source.duckdb"
     # The demo shows the whole flow, so its scans always trigger the local run.
-    settings = settings.replace(
-        lake=str(plan.workdir / "lake"), source=url_of(source_path.resolve()), trigger="local"
-    )
+    settings = settings.replace(lake=str(plan.workdir / "lake"), source=url_of(source_path.resolve()), trigger="local")
     days = date_range(plan.first_day, plan.last_day)
     console.info(
         f"Demo: {plan.weeks} fiscal weeks ({days[0]} .. {days[-1]}), {plan.stores} stores, {plan.products} products"
@@ -75,14 +73,10 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
 
     spec = GenerateSpec(days[0], days[-1], stores=plan.stores, products=plan.products, seed=plan.seed)
     with console.progress("1/2 Generating source", total=len(days), unit="days") as advance:
-        done = {"n": 0}
-
-        def on_progress(n: int, _total: int) -> None:
-            advance(n - done["n"])
-            done["n"] = n
-
-        generated = generate(source_path, spec, on_progress=on_progress)
-    console.success(f"Source {source_path}: {generated.sales_rows:,} sales, {generated.inventory_rows:,} inventory rows")
+        generated = generate(source_path, spec, on_progress=advance)
+    console.success(
+        f"Source {source_path}: {generated.sales_rows:,} sales, {generated.inventory_rows:,} inventory rows"
+    )
 
     # Night after night, as in production: the dump lands, the scan notices it and runs the week so far.
     lake = Lake(settings.lake)

@@ -33,12 +33,14 @@ def day_status(lake: Lake, days: int) -> list[dict[str, str]]:
             shown = f"earlier version ({run_id}); re-exported since"
         else:
             shown = run_id
-        rows.append({
-            "day": day.isoformat(),
-            "exported": "complete" if state.complete else ("corrupt" if state.problems else "incomplete"),
-            "triggered": "yes" if triggered else ("earlier version" if triggers else "no"),
-            "published": shown,
-        })
+        rows.append(
+            {
+                "day": day.isoformat(),
+                "exported": "complete" if state.complete else ("corrupt" if state.problems else "incomplete"),
+                "triggered": "yes" if triggered else ("earlier version" if triggers else "no"),
+                "published": shown,
+            }
+        )
     return rows
 
 
@@ -48,7 +50,10 @@ def show_status(lake: Lake, days: int = 14, runs: int = 5) -> None:
     for r in reports:
         weeks = ", ".join(f"{w['yr_wk_num']}{'' if w['status'] == 'published' else ' ✗'}" for w in r.get("weeks", []))
         table.add_row(
-            r["run_id"], r["status"], r["engine"], weeks,
+            r["run_id"],
+            r["status"],
+            r["engine"],
+            weeks,
             f"{sum(c['read'] for c in r.get('counts', [])):,}",
             f"{sum(c['quarantined'] for c in r.get('counts', [])):,}",
             f"{sum(r.get('durations_s', {}).values()):.1f}",
@@ -58,7 +63,9 @@ def show_status(lake: Lake, days: int = 14, runs: int = 5) -> None:
     else:
         console.out.print("No runs yet.")
     rows = day_status(lake, days)
-    day_table = Table("day", "exported", "triggered", "published (run)", title=f"Last {len(rows)} day(s) in the raw zone")
+    day_table = Table(
+        "day", "exported", "triggered", "published (run)", title=f"Last {len(rows)} day(s) in the raw zone"
+    )
     for row in rows:
         day_table.add_row(row["day"], row["exported"], row["triggered"], row["published"])
     console.out.print(day_table if rows else "No raw partitions yet.")

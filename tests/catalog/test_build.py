@@ -20,7 +20,6 @@ from retailflow.catalog import build_catalog, catalog_tables
 from retailflow.catalog.query import run_query
 from retailflow.errors import LakeError, RetailflowError
 from retailflow.lake import Lake
-
 from tests.transform.lakebuilder import DIMS, LakeBuilder, inv, run_lake, sale
 
 CATALOG = "catalog/retailflow.duckdb"
@@ -92,8 +91,11 @@ def test_enriched_rows_are_not_doubled_by_repeated_product_keys(published):
     _, plain = run_query(lake, "SELECT COUNT(*), SUM(total_sales_amt) FROM weekly_sales_inventory")
     _, enriched = run_query(lake, "SELECT COUNT(*), SUM(total_sales_amt) FROM weekly_sales_inventory_enriched")
     assert plain == enriched == [(6, Decimal("33.00"))]
-    _, rows = run_query(lake, "SELECT DISTINCT prod_name, store_desc FROM weekly_sales_inventory_enriched "
-                              "WHERE prod_key = 72479 AND store_key = 248")
+    _, rows = run_query(
+        lake,
+        "SELECT DISTINCT prod_name, store_desc FROM weekly_sales_inventory_enriched "
+        "WHERE prod_key = 72479 AND store_key = 248",
+    )
     assert rows == [("Product-72479", "store_desc42")]
 
 
@@ -101,10 +103,15 @@ def test_max_week_and_its_type(published):
     lake = Lake(published.url)
     _, rows = run_query(lake, "SELECT MAX(yr_wk_num), typeof(MAX(yr_wk_num)) FROM weekly_sales_inventory")
     assert rows == [(202603, "INTEGER")]
-    _, rows = run_query(lake, "SELECT data_type FROM information_schema.columns "
-                              "WHERE table_name = 'weekly_sales_inventory' AND column_name = 'yr_wk_num'")
+    _, rows = run_query(
+        lake,
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'weekly_sales_inventory' AND column_name = 'yr_wk_num'",
+    )
     assert rows == [("INTEGER",)]
-    _, rows = run_query(lake, "SELECT yr_wk_num, SUM(total_sales_amt) FROM weekly_sales_inventory GROUP BY 1 ORDER BY 1")
+    _, rows = run_query(
+        lake, "SELECT yr_wk_num, SUM(total_sales_amt) FROM weekly_sales_inventory GROUP BY 1 ORDER BY 1"
+    )
     assert rows == [(202602, Decimal("30.00")), (202603, Decimal("3.00"))]
 
 
@@ -112,9 +119,13 @@ def test_a_filter_on_the_week_prunes_the_other_partitions(published):
     published.week_file(202603).write_bytes(b"this is not a parquet file" * 10)
     lake = Lake(published.url)
 
-    _, rows = run_query(lake, "SELECT SUM(total_sales_amt), COUNT(*) FROM weekly_sales_inventory WHERE yr_wk_num = 202602")
+    _, rows = run_query(
+        lake, "SELECT SUM(total_sales_amt), COUNT(*) FROM weekly_sales_inventory WHERE yr_wk_num = 202602"
+    )
     assert rows == [(Decimal("30.00"), 3)]
-    _, rows = run_query(lake, "SELECT SUM(total_sales_amt) FROM weekly_sales_inventory_enriched WHERE yr_wk_num = 202602")
+    _, rows = run_query(
+        lake, "SELECT SUM(total_sales_amt) FROM weekly_sales_inventory_enriched WHERE yr_wk_num = 202602"
+    )
     assert rows == [(Decimal("30.00"),)]
     # Without the filter the broken file is read: the pruning above is what kept it out.
     with pytest.raises(RetailflowError, match="yr_wk_num=202603"):
@@ -147,17 +158,22 @@ def test_a_rebuild_leaves_open_readers_working(tmp_path):
 
         assert catalog.stat().st_ino != inode  # replaced by a rename, not rewritten in place
         # The open connection still answers, from the catalog it opened (views over the same parquet).
-        assert reader.execute("SELECT yr_wk_num, SUM(total_sales_amt) FROM weekly_sales_inventory GROUP BY 1 "
-                              "ORDER BY 1").fetchall() == [(202602, Decimal("30.00")), (202603, Decimal("3.00"))]
+        assert reader.execute(
+            "SELECT yr_wk_num, SUM(total_sales_amt) FROM weekly_sales_inventory GROUP BY 1 ORDER BY 1"
+        ).fetchall() == [(202602, Decimal("30.00")), (202603, Decimal("3.00"))]
         assert reader.execute("SELECT COUNT(*) FROM product").fetchone() == (1212,)
         old_views = {r[0] for r in reader.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         assert old_views == BASE_VIEWS
         # A new connection (another process, as a BI tool reconnecting) sees the new catalog.
         env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILFLOW_")}
-        done = subprocess.run([sys.executable, "-c", NEW_READER, str(catalog)], capture_output=True, text=True,
-                              env=env, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", NEW_READER, str(catalog)], capture_output=True, text=True, env=env, timeout=60
+        )
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout) == {"weeks": [202602, 202603], "views": sorted(BASE_VIEWS | {"quarantine_sales"})}
+        assert json.loads(done.stdout) == {
+            "weeks": [202602, 202603],
+            "views": sorted(BASE_VIEWS | {"quarantine_sales"}),
+        }
     finally:
         reader.close()
     assert sorted(os.listdir(catalog.parent)) == ["retailflow.duckdb"]  # no _tmp.* left behind

@@ -28,7 +28,6 @@ from retailflow.catalog.named import NAMED_QUERIES, NamedQuery, parameters_for
 from retailflow.catalog.query import latest_week
 from retailflow.errors import RetailflowError
 from retailflow.lake import Lake
-
 from tests.transform.lakebuilder import LakeBuilder, inv, run_lake, sale
 
 S1, S2, S3 = 248, 1054, 1103
@@ -43,7 +42,10 @@ def lake(tmp_path_factory) -> Lake:
     facts = {
         "2026-01-04": ([sale(1, S1, P1, "2026-01-04", 3, "30.00", "20.00")], [inv("2026-01-04", S1, P1, 0, 5, 1)]),
         "2026-01-05": (
-            [sale(2, S1, P2, "2026-01-05", 10, "200.00", "150.00"), sale(3, S2, P1, "2026-01-05", 5, "100.00", "80.00")],
+            [
+                sale(2, S1, P2, "2026-01-05", 10, "200.00", "150.00"),
+                sale(3, S2, P1, "2026-01-05", 5, "100.00", "80.00"),
+            ],
             [inv("2026-01-05", S1, P2, 50, 0, 0), inv("2026-01-05", S2, P1, 1, 0, 1)],
         ),
         "2026-01-06": ([sale(4, S2, P3, "2026-01-06", 2, "40.00", "30.00")], [inv("2026-01-06", S2, P3, 4, 0, 0)]),
@@ -61,7 +63,7 @@ def lake(tmp_path_factory) -> Lake:
 def named(lake: Lake, name: str, week: int | None = WEEK, limit: int = 10) -> list[dict]:
     q = NAMED_QUERIES[name]
     columns, rows = run_query(lake, q.sql, parameters_for(q, week, limit))
-    return [dict(zip(columns, r)) for r in rows]
+    return [dict(zip(columns, r, strict=True)) for r in rows]
 
 
 # The ORDER BY of each named query, as a sort key over its result rows.
@@ -102,7 +104,9 @@ def test_top_products(lake):
 def test_top_stores(lake):
     rows = named(lake, "top_stores")
     assert [(r["store_key"], r["sales_amt"]) for r in rows] == [
-        (S3, Decimal("380.00")), (S1, Decimal("230.00")), (S2, Decimal("140.00"))
+        (S3, Decimal("380.00")),
+        (S1, Decimal("230.00")),
+        (S2, Decimal("140.00")),
     ]
 
 
@@ -131,12 +135,19 @@ def test_lowest_in_stock(lake):
 def test_least_weeks_of_supply_leaves_out_store_products_without_sales(lake):
     rows = named(lake, "least_weeks_of_supply")
     assert [(r["store_key"], r["prod_key"]) for r in rows] == [
-        (S1, P1), (S2, P1), (S3, P2), (S2, P3), (S3, P3), (S1, P2)
+        (S1, P1),
+        (S2, P1),
+        (S3, P2),
+        (S2, P3),
+        (S3, P3),
+        (S1, P2),
     ]
     assert [r["weeks_of_supply"] for r in rows] == pytest.approx([0.0, 0.2, 0.5, 2.0, 2.0, 5.0])
     assert all(r["total_sales_qty"] > 0 for r in rows)
     assert rows[0]["eow_dt"] == dt.date(2026, 1, 4)
-    _, present = run_query(lake, f"SELECT COUNT(*) FROM weekly_sales_inventory WHERE store_key = {S1} AND prod_key = {P3}")
+    _, present = run_query(
+        lake, f"SELECT COUNT(*) FROM weekly_sales_inventory WHERE store_key = {S1} AND prod_key = {P3}"
+    )
     assert present == [(1,)]  # in the table, but not an answer
 
 
@@ -175,12 +186,15 @@ def test_an_extra_parameter_is_rejected_which_is_why_week_is_left_out(lake):
 # -- errors --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sql", [
-    "SELEC 1",
-    "SELECT * FROM weekly_sales_inventri",
-    "SELECT no_such_column FROM weekly_sales_inventory",
-    "SELECT CAST('abc' AS INTEGER)",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELEC 1",
+        "SELECT * FROM weekly_sales_inventri",
+        "SELECT no_such_column FROM weekly_sales_inventory",
+        "SELECT CAST('abc' AS INTEGER)",
+    ],
+)
 def test_bad_sql_is_a_one_line_error(lake, sql):
     with pytest.raises(RetailflowError) as failed:
         run_query(lake, sql)

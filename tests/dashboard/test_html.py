@@ -11,14 +11,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from retailflow.config import Settings
 from retailflow.dashboard.html import DASHBOARD_PATH, write_dashboard
 from retailflow.dashboard.panels import DASHBOARD, HEADLINE, headline_sql
 from retailflow.export import export_days
-from retailflow.lake import Lake
-from retailflow.lake import layout
+from retailflow.lake import Lake, layout
 from retailflow.source import open_source
 from retailflow.source.generate import GenerateSpec, generate
-from retailflow.config import Settings
 from retailflow.transform.runner import run
 from tests.dashboard.browser import chrome, close, screenshot, severe_console_messages
 
@@ -45,14 +44,17 @@ def catalog_sql(lake: Lake, sql: str, params=None):
     try:
         cursor = con.execute(sql, params or {})
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, r)) for r in cursor.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
     finally:
         con.close()
 
 
 def headline_where(lake: Lake, week: int, where: str = "true") -> dict:
-    sql = headline_sql().replace(layout.WEEKLY_TABLE, "weekly_sales_inventory_enriched").replace(
-        "WHERE yr_wk_num = $week", f"WHERE yr_wk_num = $week AND {where}")
+    sql = (
+        headline_sql()
+        .replace(layout.WEEKLY_TABLE, "weekly_sales_inventory_enriched")
+        .replace("WHERE yr_wk_num = $week", f"WHERE yr_wk_num = $week AND {where}")
+    )
     return catalog_sql(lake, sql, {"week": week})[0]
 
 
@@ -62,7 +64,8 @@ def page(lake):
     driver.get("file://" + lake.path(DASHBOARD_PATH))
     deadline = time.time() + 30
     while time.time() < deadline and not driver.execute_script(
-            "return window.__retailflowReady === true || window.__retailflowErrors.length > 0"):
+        "return window.__retailflowReady === true || window.__retailflowErrors.length > 0"
+    ):
         time.sleep(0.1)
     yield driver
     close(driver)
@@ -118,8 +121,11 @@ def test_headline_figures_equal_sql_on_the_catalog(page, lake):
 
 
 def test_filters_change_the_figures_to_what_sql_says(page, lake):
-    store = catalog_sql(lake, "SELECT store_key, store_desc, city FROM store WHERE store_key IN "
-                              "(SELECT store_key FROM weekly_sales_inventory) ORDER BY store_key LIMIT 1")[0]
+    store = catalog_sql(
+        lake,
+        "SELECT store_key, store_desc, city FROM store WHERE store_key IN "
+        "(SELECT store_key FROM weekly_sales_inventory) ORDER BY store_key LIMIT 1",
+    )[0]
     all_stores = kpis(page)
     choose(page, "store_desc", visible_text=f"{store['store_desc']} ({store['city']})")
     one_store = kpis(page)
@@ -141,18 +147,24 @@ def test_filters_change_the_figures_to_what_sql_says(page, lake):
 def test_product_lists_are_exact_for_a_market(page, lake):
     """The page ships each cell's top 10; the top 10 of a whole market must still be exact."""
     page.find_element("id", "filter-reset").click()
-    market = catalog_sql(lake, "SELECT market_name, COUNT(*) AS n FROM store WHERE store_key IN "
-                               "(SELECT store_key FROM weekly_sales_inventory) GROUP BY 1 ORDER BY n DESC, 1 LIMIT 1")[0]
+    market = catalog_sql(
+        lake,
+        "SELECT market_name, COUNT(*) AS n FROM store WHERE store_key IN "
+        "(SELECT store_key FROM weekly_sales_inventory) GROUP BY 1 ORDER BY n DESC, 1 LIMIT 1",
+    )[0]
     choose(page, "market_name", visible_text=market["market_name"])
     rows = page.find_elements("css selector", "#panel-top_products_low_stock tbody tr")
     shown = [tuple(td.text for td in r.find_elements("tag name", "td"))[:4] for r in rows]
-    expected = catalog_sql(lake, f"""
+    expected = catalog_sql(
+        lake,
+        f"""
         SELECT store_desc, prod_name, category_name, potential_low_stock_impact
         FROM weekly_sales_inventory_enriched
-        WHERE yr_wk_num = 202604 AND market_name = '{market['market_name']}' AND potential_low_stock_impact > 0
-        ORDER BY potential_low_stock_impact DESC, prod_key LIMIT 10""")
+        WHERE yr_wk_num = 202604 AND market_name = '{market["market_name"]}' AND potential_low_stock_impact > 0
+        ORDER BY potential_low_stock_impact DESC, prod_key LIMIT 10""",
+    )
     assert len(shown) == len(expected) > 0
-    for got, want in zip(shown, expected):
+    for got, want in zip(shown, expected, strict=True):
         assert got[:3] == (want["store_desc"], want["prod_name"], want["category_name"])
         assert float(got[3].replace(",", "")) == pytest.approx(want["potential_low_stock_impact"], abs=0.006)
 

@@ -89,19 +89,23 @@ def test_fact_rows_are_all_of_the_day(partition, day):
 
 def test_row_counts_match_the_source(exported, source_con, day):
     for table in (SALES, INVENTORY):
-        count = source_con.execute(f"SELECT count(*) FROM {table.name} WHERE {table.date_column} = ?", [day]).fetchone()[0]
+        count = source_con.execute(
+            f"SELECT count(*) FROM {table.name} WHERE {table.date_column} = ?", [day]
+        ).fetchone()[0]
         assert exported.files[f"{table.name}.csv.gz"].rows == count, table.name
     assert exported.fact_rows == exported.files["sales.csv.gz"].rows + exported.files["inventory.csv.gz"].rows
 
 
 def test_values_survive_the_round_trip(partition, source_con, day):
     header, *rows = csv_rows(partition / "sales.csv.gz")
-    first = dict(zip(header, rows[0]))
+    first = dict(zip(header, rows[0], strict=True))
     expected = source_con.execute(
         "SELECT trans_id, sales_qty, sales_amt FROM sales WHERE trans_dt = ? ORDER BY ALL LIMIT 1", [day]
     ).fetchone()
     assert (int(first["TRANS_ID"]), first["SALES_QTY"], first["SALES_AMT"]) == (
-        expected[0], f"{expected[1]:.2f}", f"{expected[2]:.2f}"
+        expected[0],
+        f"{expected[1]:.2f}",
+        f"{expected[2]:.2f}",
     )
 
 
@@ -257,7 +261,8 @@ def make_source(path: Path, skip_table: str | None = None, drop_column: tuple[st
 
 
 @pytest.mark.parametrize(
-    "broken, named", [({"skip_table": "calendar"}, "calendar"), ({"drop_column": ("inventory", "waste_qty")}, "waste_qty")]
+    "broken, named",
+    [({"skip_table": "calendar"}, "calendar"), ({"drop_column": ("inventory", "waste_qty")}, "waste_qty")],
 )
 def test_incomplete_source_fails_before_anything_is_written(tmp_path, lake, day, broken, named):
     src = open_source(make_source(tmp_path / "broken.duckdb", **broken))

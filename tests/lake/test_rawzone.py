@@ -6,7 +6,6 @@ import json
 from retailflow.lake import layout
 from retailflow.lake.rawzone import inspect_partition, raw_days
 from retailflow.tables import CALENDAR
-
 from tests.rawfiles import write_partition
 
 TABLES = ["sales", "inventory", "store", "product", "calendar"]
@@ -207,8 +206,15 @@ def test_temporary_files_beside_a_manifest_are_ignored(lake, day, partition):
 
 def test_raw_days_lists_only_day_partitions(lake, tmp_path):
     raw = tmp_path / "lake" / "raw"
-    for name in ("dt=2026-01-06", "dt=2026-01-04", "dt=2026-13-01", "dt=20260105", "dt=bad", "other",
-                 f"{layout.TMP_PREFIX}dt=2026-01-08"):
+    for name in (
+        "dt=2026-01-06",
+        "dt=2026-01-04",
+        "dt=2026-13-01",
+        "dt=20260105",
+        "dt=bad",
+        "other",
+        f"{layout.TMP_PREFIX}dt=2026-01-08",
+    ):
         (raw / name).mkdir(parents=True)
     (raw / "dt=2026-01-07").write_text("a file, not a folder")
     assert raw_days(lake) == [dt.date(2026, 1, 4), dt.date(2026, 1, 6)]

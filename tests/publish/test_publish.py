@@ -27,7 +27,6 @@ from retailflow.publish import Publication, publish
 from retailflow.transform.duckdb_engine import DuckDBEngine
 from retailflow.transform.report import load_reports
 from retailflow.transform.runner import RunFailed, run
-
 from tests.transform.lakebuilder import LakeBuilder, inv, quarantine_rows, run_lake, sale, weekly_rows
 
 DAYS = {"2026-01-05": 202602, "2026-01-12": 202603}
@@ -38,8 +37,9 @@ def write_days(lake: LakeBuilder, amount: str, n: int = 4, bad: int = 0) -> None
     unparseable quantity, and inventory rows."""
     for day in DAYS:
         base = int(day.replace("-", "")) * 1000
-        sales = [sale(base + i, 248 + i % 2 * 806, 5889 if i < 2 else 15497, day, 1 + i, amount, "1.00")
-                 for i in range(n)]
+        sales = [
+            sale(base + i, 248 + i % 2 * 806, 5889 if i < 2 else 15497, day, 1 + i, amount, "1.00") for i in range(n)
+        ]
         sales += [sale(base + 500 + i, 248, 5889, day, "abc", amount, "1.00") for i in range(bad)]
         inventory = [inv(day, 248, 5889, 3, 1, 0), inv(day, 1054, 15497, 0, 0, 1)]
         lake.day(day, sales=sales, inventory=inventory)
@@ -164,8 +164,14 @@ def run_killed(lake: LakeBuilder, kill_at: str, log: Path) -> list[str]:
     """Run every week in a child process that dies before Lake.commit's ``kill_at``-th call (or before
     committing that path); return the paths it committed before dying."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RETAILFLOW_")}
-    done = subprocess.run([sys.executable, "-c", KILLED_RUN, lake.url, kill_at, str(log)],
-                          capture_output=True, text=True, env=env, cwd=lake.root.parent, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, lake.url, kill_at, str(log)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=lake.root.parent,
+        timeout=120,
+    )
     assert done.returncode == 137, done.stderr
     return log.read_text().splitlines() if log.read_text() else []
 
@@ -188,9 +194,12 @@ def test_a_run_killed_mid_publish_leaves_whole_weeks_and_the_next_run_completes(
     assert {w: len(weekly_rows(lake, f"yr_wk_num = {w}")) for w in DAYS.values()} == {202602: 4, 202603: 4}
     # Nothing curated is missing or half-written, and the old catalog still answers.
     for table in ("store", "product", "calendar"):
-        assert duckdb.connect().execute(
-            f"SELECT COUNT(*) FROM read_parquet('{lake.root / 'curated' / table / 'part-0.parquet'}')"
-        ).fetchone()[0] > 0
+        assert (
+            duckdb.connect()
+            .execute(f"SELECT COUNT(*) FROM read_parquet('{lake.root / 'curated' / table / 'part-0.parquet'}')")
+            .fetchone()[0]
+            > 0
+        )
     assert temporaries(lake.root, "curated") == []
     _, rows = run_query(Lake(lake.url), "SELECT COUNT(*) FROM weekly_sales_inventory")
     assert rows == [(8,)]
@@ -203,7 +212,9 @@ def test_a_run_killed_mid_publish_leaves_whole_weeks_and_the_next_run_completes(
     assert report.status == "success"
     assert {w: parquet_total(lake.week_file(w)) for w in DAYS.values()} == new
     assert list((lake.root / "_staging").iterdir()) == []
-    _, rows = run_query(Lake(lake.url), "SELECT yr_wk_num, SUM(total_sales_amt) FROM weekly_sales_inventory GROUP BY 1 ORDER BY 1")
+    _, rows = run_query(
+        Lake(lake.url), "SELECT yr_wk_num, SUM(total_sales_amt) FROM weekly_sales_inventory GROUP BY 1 ORDER BY 1"
+    )
     assert rows == sorted(new.items())
 
 
@@ -293,7 +304,10 @@ def test_a_failed_run_keeps_the_published_week_and_writes_quarantine_and_report(
     assert report["status"] == "failed"
     assert report["weeks"][0]["status"] == "failed"
     assert "quarantine_threshold" in report["weeks"][0]["errors"][0]
-    assert {(c["table"], c["read"], c["quarantined"]) for c in report["counts"]} == {("sales", 8, 4), ("inventory", 2, 0)}
+    assert {(c["table"], c["read"], c["quarantined"]) for c in report["counts"]} == {
+        ("sales", 8, 4),
+        ("inventory", 2, 0),
+    }
     assert "quarantine/dt=2026-01-05/sales.parquet" in report["outputs"]
     assert not any("weekly_sales_inventory" in o for o in report["outputs"])
 
@@ -305,12 +319,14 @@ class DropsARow(DuckDBEngine):
     """An engine with a bug: its weekly_metrics loses store 248 / product 5889."""
 
     def execute(self, plan):
-        super().execute([
-            dataclasses.replace(
-                s, sql=f"SELECT * FROM ({s.sql}) x WHERE NOT (store_key = 248 AND prod_key = 5889)"
-            ) if s.name == "weekly_metrics" else s
-            for s in plan
-        ])
+        super().execute(
+            [
+                dataclasses.replace(s, sql=f"SELECT * FROM ({s.sql}) x WHERE NOT (store_key = 248 AND prod_key = 5889)")
+                if s.name == "weekly_metrics"
+                else s
+                for s in plan
+            ]
+        )
 
 
 def test_output_that_does_not_reconcile_is_not_published(lake):

@@ -24,19 +24,19 @@ def test_default_day_is_yesterday_in_new_york():
 
 
 def test_default_day_uses_the_business_time_zone_not_utc():
-    now = dt.datetime(2026, 11, 22, 2, 30, tzinfo=dt.timezone.utc)  # still 2026-11-21 21:30 in New York
+    now = dt.datetime(2026, 11, 22, 2, 30, tzinfo=dt.UTC)  # still 2026-11-21 21:30 in New York
     assert default_day(Settings(), now) == dt.date(2026, 11, 20)
 
 
 def test_default_day_follows_scan_days_back_and_timezone():
-    now = dt.datetime(2026, 11, 22, 2, 30, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 22, 2, 30, tzinfo=dt.UTC)
     assert default_day(Settings(scan_days_back=0), now) == dt.date(2026, 11, 21)
     assert default_day(Settings(timezone="Europe/Berlin"), now) == dt.date(2026, 11, 21)
 
 
 def test_run_scan_without_a_day_scans_the_default_day(tmp_path):
     settings = Settings(lake=str(tmp_path / "lake"), trigger="none")
-    outcome = run_scan(settings, now=dt.datetime(2026, 1, 6, 8, 0, tzinfo=dt.timezone.utc))  # 03:00 New York
+    outcome = run_scan(settings, now=dt.datetime(2026, 1, 6, 8, 0, tzinfo=dt.UTC))  # 03:00 New York
     assert outcome.day == dt.date(2026, 1, 5)
     assert outcome.status == NOT_READY
 
@@ -60,8 +60,8 @@ def test_run_scan_deadline_from_settings(lake, day):
 
 def test_run_scan_compares_the_deadline_in_the_business_time_zone(lake, day):
     settings = Settings(lake=lake.url, trigger="none", deadline="04:30")
-    utc_0930 = dt.datetime(2026, 1, 6, 9, 30, tzinfo=dt.timezone.utc)  # 04:30 in New York (EST)
-    utc_0929 = dt.datetime(2026, 1, 6, 9, 29, tzinfo=dt.timezone.utc)
+    utc_0930 = dt.datetime(2026, 1, 6, 9, 30, tzinfo=dt.UTC)  # 04:30 in New York (EST)
+    utc_0929 = dt.datetime(2026, 1, 6, 9, 29, tzinfo=dt.UTC)
     assert run_scan(settings, day=day, now=utc_0930).status == DEADLINE_MISSED
     assert run_scan(settings, day=day, now=utc_0929).status == NOT_READY
 
@@ -123,6 +123,6 @@ def test_handler_event_lake_overrides_the_environment(lambda_env, monkeypatch, t
 
 def test_handler_without_a_date_scans_the_default_day(lambda_env):
     result = handler({}, None)
-    expected = default_day(Settings(), dt.datetime.now(dt.timezone.utc))
+    expected = default_day(Settings(), dt.datetime.now(dt.UTC))
     assert result["date"] in (expected.isoformat(), (expected - dt.timedelta(days=1)).isoformat())
     assert handler(None, None)["status"] == NOT_READY

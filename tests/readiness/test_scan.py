@@ -11,7 +11,12 @@ from retailflow.errors import ExitCode
 from retailflow.export import export_days
 from retailflow.lake import layout
 from retailflow.readiness.scan import (
-    ALREADY_TRIGGERED, DEADLINE_MISSED, NOT_READY, READY, TRIGGERED, scan_day,
+    ALREADY_TRIGGERED,
+    DEADLINE_MISSED,
+    NOT_READY,
+    READY,
+    TRIGGERED,
+    scan_day,
 )
 from retailflow.readiness.triggers import NoTrigger
 
@@ -153,7 +158,10 @@ def test_not_ready_after_the_deadline_is_missed(lake, day):
 
 
 def test_not_ready_at_the_deadline_minute_is_missed(lake, day):
-    assert scan_day(lake, day, CountingTrigger(), now=NOW.replace(hour=4, minute=30), deadline=(4, 30)).status == DEADLINE_MISSED
+    assert (
+        scan_day(lake, day, CountingTrigger(), now=NOW.replace(hour=4, minute=30), deadline=(4, 30)).status
+        == DEADLINE_MISSED
+    )
 
 
 def test_not_ready_before_the_deadline_is_just_not_ready(lake, day):

@@ -96,7 +96,9 @@ def test_day_of_week_number_and_name_agree(con):
 def test_days_are_continuous_without_gaps_or_overlaps(con):
     first, last = default_years()
     start, end = fiscal_year_start(first), fiscal_year_start(last + 1) - dt.timedelta(days=1)
-    rows, distinct, lo, hi = con.execute("SELECT count(*), count(DISTINCT cal_dt), min(cal_dt), max(cal_dt) FROM gen").fetchone()
+    rows, distinct, lo, hi = con.execute(
+        "SELECT count(*), count(DISTINCT cal_dt), min(cal_dt), max(cal_dt) FROM gen"
+    ).fetchone()
     assert (lo, hi) == (start, end)
     assert rows == distinct == (end - start).days + 1
     assert end >= dt.date(2035, 12, 1)
@@ -137,8 +139,13 @@ def test_months_and_quarters_are_consistent(con):
 
 @pytest.mark.parametrize(
     "year, start",
-    [(2022, dt.date(2022, 1, 2)), (2020, dt.date(2019, 12, 29)), (1999, dt.date(1998, 12, 27)),
-     (1998, dt.date(1997, 12, 28)), (2027, dt.date(2027, 1, 3))],
+    [
+        (2022, dt.date(2022, 1, 2)),
+        (2020, dt.date(2019, 12, 29)),
+        (1999, dt.date(1998, 12, 27)),
+        (1998, dt.date(1997, 12, 28)),
+        (2027, dt.date(2027, 1, 3)),
+    ],
 )
 def test_fiscal_year_start_examples(year, start):
     assert fiscal_year_start(year) == start

@@ -58,13 +58,12 @@ def test_different_seed_gives_different_data(source_db, other_source_db):
 
 def test_result_counts_match_the_tables(tmp_path, spec):
     progress = []
-    result = generate(tmp_path / "s.duckdb", spec, on_progress=lambda done, total: progress.append((done, total)))
+    result = generate(tmp_path / "s.duckdb", spec, on_progress=progress.append)
     con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
     assert result.sales_rows == con.execute("SELECT count(*) FROM sales").fetchone()[0] > 0
     assert result.inventory_rows == con.execute("SELECT count(*) FROM inventory").fetchone()[0] > 0
     con.close()
-    assert progress[-1] == (14, 14)
-    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+    assert sum(progress) == 14 and all(n > 0 for n in progress)  # every day reported once
 
 
 def test_regenerating_a_subrange_replaces_only_that_range(tmp_path, spec):
@@ -78,7 +77,10 @@ def test_regenerating_a_subrange_replaces_only_that_range(tmp_path, spec):
     con = attach(path)
     # Same seed: the replaced days come back identical and the other days are untouched.
     assert {t.name: content_hash(con, "db0", t.name) for t in FACTS} == before
-    assert con.execute("SELECT count(*) FROM db0.sales WHERE trans_dt BETWEEN ? AND ?", [sub.start, sub.end]).fetchone()[0] == result.sales_rows
+    assert (
+        con.execute("SELECT count(*) FROM db0.sales WHERE trans_dt BETWEEN ? AND ?", [sub.start, sub.end]).fetchone()[0]
+        == result.sales_rows
+    )
     con.close()
 
 
@@ -87,7 +89,9 @@ def test_regenerating_a_subrange_replaces_only_that_range(tmp_path, spec):
 
 def test_facts_cover_exactly_the_range(source_con, spec):
     for table in FACTS:
-        lo, hi = source_con.execute(f"SELECT min({table.date_column}), max({table.date_column}) FROM {table.name}").fetchone()
+        lo, hi = source_con.execute(
+            f"SELECT min({table.date_column}), max({table.date_column}) FROM {table.name}"
+        ).fetchone()
         assert (lo, hi) == (spec.start, spec.end), table.name
 
 
@@ -104,9 +108,12 @@ def test_several_transactions_per_store_product_day(source_con):
         "SELECT count(*) FROM (SELECT trans_dt, store_key, prod_key FROM sales GROUP BY ALL HAVING count(*) > 1)"
     ).fetchone()[0]
     assert multi > 0
-    assert source_con.execute(
-        "SELECT max(n) FROM (SELECT count(*) AS n FROM sales GROUP BY trans_dt, store_key, prod_key)"
-    ).fetchone()[0] <= 5
+    assert (
+        source_con.execute(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM sales GROUP BY trans_dt, store_key, prod_key)"
+        ).fetchone()[0]
+        <= 5
+    )
 
 
 def test_some_quantities_are_decimal(source_con):
@@ -124,7 +131,9 @@ def test_some_sales_cost_more_than_they_bring(source_con):
 
 
 def test_margin_is_amount_minus_cost(source_con):
-    assert source_con.execute("SELECT count(*) FROM sales WHERE sales_mgrn <> sales_amt - sales_cost").fetchone()[0] == 0
+    assert (
+        source_con.execute("SELECT count(*) FROM sales WHERE sales_mgrn <> sales_amt - sales_cost").fetchone()[0] == 0
+    )
 
 
 def test_sparse_inventory_is_one_row_per_fiscal_week_store_product(source_con, spec):
@@ -187,8 +196,13 @@ def test_store_table_is_the_real_one(source_con):
 
 @pytest.mark.parametrize(
     "changes, match",
-    [({"stores": 0}, "--stores"), ({"stores": 152}, "--stores"), ({"products": 0}, "--products"),
-     ({"products": 1213}, "--products"), ({"start": dt.date(2026, 2, 1)}, "backwards")],
+    [
+        ({"stores": 0}, "--stores"),
+        ({"stores": 152}, "--stores"),
+        ({"products": 0}, "--products"),
+        ({"products": 1213}, "--products"),
+        ({"start": dt.date(2026, 2, 1)}, "backwards"),
+    ],
 )
 def test_invalid_spec_rejected(tmp_path, spec, changes, match):
     with pytest.raises(RetailflowError, match=match):

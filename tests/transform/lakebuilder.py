@@ -32,9 +32,18 @@ DIMS = Path(__file__).resolve().parents[2] / "src" / "retailflow" / "source" / "
 
 def sale(trans_id, store, prod, day, qty, amt, cost, **extra) -> dict[str, Any]:
     row = {
-        "trans_id": trans_id, "prod_key": prod, "store_key": store, "trans_dt": day, "trans_time": 1200,
-        "sales_qty": qty, "sales_price": "1.00", "sales_amt": amt, "discount": "0.00", "sales_cost": cost,
-        "sales_mgrn": "0.00", "ship_cost": "0.00",
+        "trans_id": trans_id,
+        "prod_key": prod,
+        "store_key": store,
+        "trans_dt": day,
+        "trans_time": 1200,
+        "sales_qty": qty,
+        "sales_price": "1.00",
+        "sales_amt": amt,
+        "discount": "0.00",
+        "sales_cost": cost,
+        "sales_mgrn": "0.00",
+        "ship_cost": "0.00",
     }
     row.update(extra)
     return row
@@ -42,8 +51,14 @@ def sale(trans_id, store, prod, day, qty, amt, cost, **extra) -> dict[str, Any]:
 
 def inv(day, store, prod, on_hand, on_order, oos, **extra) -> dict[str, Any]:
     row = {
-        "cal_dt": day, "store_key": store, "prod_key": prod, "inventory_on_hand_qty": on_hand,
-        "inventory_on_order_qty": on_order, "out_of_stock_flg": oos, "waste_qty": "0", "promotion_flg": "false",
+        "cal_dt": day,
+        "store_key": store,
+        "prod_key": prod,
+        "inventory_on_hand_qty": on_hand,
+        "inventory_on_order_qty": on_order,
+        "out_of_stock_flg": oos,
+        "waste_qty": "0",
+        "promotion_flg": "false",
         "next_delivery_dt": "",
     }
     row.update(extra)
@@ -80,13 +95,21 @@ class LakeBuilder:
         self.url = str(self.root)
         self.calendar = calendar or calendar_csv()
 
-    def day(self, day: str, sales: list[dict] = (), inventory: list[dict] = (), raw_sales: bytes | None = None,
-            raw_inventory: bytes | None = None) -> Path:
+    def day(
+        self,
+        day: str,
+        sales: list[dict] = (),
+        inventory: list[dict] = (),
+        raw_sales: bytes | None = None,
+        raw_inventory: bytes | None = None,
+    ) -> Path:
         folder = self.root / "raw" / f"dt={day}"
         folder.mkdir(parents=True, exist_ok=True)
         files = {
             "sales.csv.gz": raw_sales if raw_sales is not None else _csv(SALES.column_names, list(sales)),
-            "inventory.csv.gz": raw_inventory if raw_inventory is not None else _csv(INVENTORY.column_names, list(inventory)),
+            "inventory.csv.gz": raw_inventory
+            if raw_inventory is not None
+            else _csv(INVENTORY.column_names, list(inventory)),
             "store.csv.gz": (DIMS / "store.csv").read_bytes(),
             "product.csv.gz": (DIMS / "product.csv").read_bytes(),
             "calendar.csv.gz": self.calendar,
@@ -113,7 +136,7 @@ def weekly_rows(lake: LakeBuilder, where: str = "true") -> list[dict[str, Any]]:
         f"WHERE {where} ORDER BY yr_wk_num, store_key, prod_key"
     )
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
 def quarantine_rows(lake: LakeBuilder, table: str) -> list[dict[str, Any]]:
@@ -121,22 +144,35 @@ def quarantine_rows(lake: LakeBuilder, table: str) -> list[dict[str, Any]]:
     if not files:
         return []
     con = duckdb.connect()
-    cursor = con.execute(f"SELECT * FROM read_parquet({[str(f) for f in files]}, union_by_name = true, hive_partitioning = false)")
+    cursor = con.execute(
+        f"SELECT * FROM read_parquet({[str(f) for f in files]}, union_by_name = true, hive_partitioning = false)"
+    )
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
 def write_worked_example(lake: LakeBuilder) -> LakeBuilder:
     """docs/metrics.md's worked example: store 1, product 10, week 202602."""
-    lake.day("2026-01-04", sales=[sale(1, 1, 10, "2026-01-04", "3", "30.00", "24.00"),
-                                  sale(2, 1, 10, "2026-01-04", "2", "20.00", "22.00")],
-             inventory=[inv("2026-01-04", 1, 10, 4, 10, 0)])
-    lake.day("2026-01-05", sales=[sale(3, 1, 10, "2026-01-05", "1", "12.00", "9.00")],
-             inventory=[inv("2026-01-05", 1, 10, 0, 0, 1)])
+    lake.day(
+        "2026-01-04",
+        sales=[
+            sale(1, 1, 10, "2026-01-04", "3", "30.00", "24.00"),
+            sale(2, 1, 10, "2026-01-04", "2", "20.00", "22.00"),
+        ],
+        inventory=[inv("2026-01-04", 1, 10, 4, 10, 0)],
+    )
+    lake.day(
+        "2026-01-05",
+        sales=[sale(3, 1, 10, "2026-01-05", "1", "12.00", "9.00")],
+        inventory=[inv("2026-01-05", 1, 10, 0, 0, 1)],
+    )
     lake.day("2026-01-06", inventory=[inv("2026-01-06", 1, 10, 7, 0, 1)])
     lake.day("2026-01-07", sales=[sale(4, 1, 10, "2026-01-07", "4", "40.00", "30.00")])
-    lake.day("2026-01-08", sales=[sale(5, 1, 10, "2026-01-08", "2.5", "25.00", "20.00")],
-             inventory=[inv("2026-01-08", 1, 10, 6, 5, 0)])
+    lake.day(
+        "2026-01-08",
+        sales=[sale(5, 1, 10, "2026-01-08", "2.5", "25.00", "20.00")],
+        inventory=[inv("2026-01-08", 1, 10, 6, 5, 0)],
+    )
     return lake
 
 
@@ -150,20 +186,31 @@ def write_edge_cases(lake: LakeBuilder) -> LakeBuilder:
         entry["inventory"] += list(inventory)
 
     # (2, 20) several transactions, each below the stock on hand, summing past it: low by the daily sum.
-    add("2026-01-05", sales=[sale(20, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
-                             sale(21, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
-                             sale(22, 2, 20, "2026-01-05", "3", "9.00", "6.00")],
-        inventory=[inv("2026-01-05", 2, 20, 8, 0, 0)])
+    add(
+        "2026-01-05",
+        sales=[
+            sale(20, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
+            sale(21, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
+            sale(22, 2, 20, "2026-01-05", "3", "9.00", "6.00"),
+        ],
+        inventory=[inv("2026-01-05", 2, 20, 8, 0, 0)],
+    )
     # (2, 21) on hand equal to the daily sum: not low (strictly less than).
-    add("2026-01-05", sales=[sale(23, 2, 21, "2026-01-05", "4", "8.00", "4.00")],
-        inventory=[inv("2026-01-05", 2, 21, 4, 0, 0)])
+    add(
+        "2026-01-05",
+        sales=[sale(23, 2, 21, "2026-01-05", "4", "8.00", "4.00")],
+        inventory=[inv("2026-01-05", 2, 21, 4, 0, 0)],
+    )
     # (2, 22) a day with sales but no inventory row: no stock values, neither oos nor low.
     add("2026-01-06", sales=[sale(24, 2, 22, "2026-01-06", "5", "50.00", "40.00")])
     # (2, 23) a day with inventory but no sales: sales 0; oos counts, the impact is 0 money.
     add("2026-01-06", inventory=[inv("2026-01-06", 2, 23, 0, 3, 1)])
     # (2, 24) oos and low on the same day, with on-hand 0.
-    add("2026-01-07", sales=[sale(25, 2, 24, "2026-01-07", "2", "7.00", "8.00")],
-        inventory=[inv("2026-01-07", 2, 24, 0, 0, 1)])
+    add(
+        "2026-01-07",
+        sales=[sale(25, 2, 24, "2026-01-07", "2", "7.00", "8.00")],
+        inventory=[inv("2026-01-07", 2, 24, 0, 0, 1)],
+    )
     # (2, 25) a week with no inventory at all.
     add("2026-01-08", sales=[sale(26, 2, 25, "2026-01-08", "1", "5.00", "6.00")])
     # (2, 26) a week with zero sales: inventory on two days, the later one is the end of week.
@@ -173,20 +220,26 @@ def write_edge_cases(lake: LakeBuilder) -> LakeBuilder:
     add("2026-01-06", inventory=[inv("2026-01-06", 2, 27, 1, 0, 1)])
     add("2026-01-07", sales=[sale(27, 2, 27, "2026-01-07", "6", "60.00", "30.00")])
     # (2, 72479) a product key that the product table repeats: sales must not double.
-    add("2026-01-05", sales=[sale(28, 2, 72479, "2026-01-05", "2", "20.00", "10.00")],
-        inventory=[inv("2026-01-05", 2, 72479, 5, 0, 0)])
+    add(
+        "2026-01-05",
+        sales=[sale(28, 2, 72479, "2026-01-05", "2", "20.00", "10.00")],
+        inventory=[inv("2026-01-05", 2, 72479, 5, 0, 0)],
+    )
     # (3, 30) a fiscal week crossing the calendar year: 202601 = 2025-12-28..2026-01-03.
     add("2025-12-30", sales=[sale(30, 3, 30, "2025-12-30", "1", "10.00", "5.00")])
-    add("2026-01-02", sales=[sale(31, 3, 30, "2026-01-02", "2", "30.00", "12.00")],
-        inventory=[inv("2026-01-02", 3, 30, 1, 0, 0)])
+    add(
+        "2026-01-02",
+        sales=[sale(31, 3, 30, "2026-01-02", "2", "30.00", "12.00")],
+        inventory=[inv("2026-01-02", 3, 30, 1, 0, 0)],
+    )
     # (3, 31) the 53rd week of FY2026, and the first week of FY2027 right after it.
     add("2027-01-01", sales=[sale(32, 3, 31, "2027-01-01", "1", "4.00", "2.00")])
     add("2027-01-03", sales=[sale(33, 3, 31, "2027-01-03", "1", "6.00", "3.00")])
     # (3, 32) out of stock every day of the week, with sales each day.
-    for i, day in enumerate(["2026-01-04", "2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08",
-                             "2026-01-09", "2026-01-10"]):
-        add(day, sales=[sale(40 + i, 3, 32, day, "1", "2.00", "1.00")],
-            inventory=[inv(day, 3, 32, 10, 0, 1)])
+    for i, day in enumerate(
+        ["2026-01-04", "2026-01-05", "2026-01-06", "2026-01-07", "2026-01-08", "2026-01-09", "2026-01-10"]
+    ):
+        add(day, sales=[sale(40 + i, 3, 32, day, "1", "2.00", "1.00")], inventory=[inv(day, 3, 32, 10, 0, 1)])
     for day, rows in sorted(days.items()):
         lake.day(day, sales=rows["sales"], inventory=rows["inventory"])
     return lake
@@ -225,6 +278,9 @@ def write_messy_inputs(lake: LakeBuilder) -> LakeBuilder:
         csv_bytes(SALES, sales, header_case="mixed", column_order="reversed", extra_columns={"NEXTVAL": 7}, bom=True)
     )
     other = "2026-01-12"
-    lake.day(other, sales=[sale(400 + i, 1, 10 + i % 2, other, "3", "30.00", "20.00") for i in range(5)],
-             inventory=[inv(other, 1, 10, "2", "1", "0"), inv(other, 1, 11, "9", "0", "1")])
+    lake.day(
+        other,
+        sales=[sale(400 + i, 1, 10 + i % 2, other, "3", "30.00", "20.00") for i in range(5)],
+        inventory=[inv(other, 1, 10, "2", "1", "0"), inv(other, 1, 11, "9", "0", "1")],
+    )
     return lake

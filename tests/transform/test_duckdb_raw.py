@@ -18,7 +18,6 @@ from retailflow.lake import layout
 from retailflow.lake.rawheader import read_header
 from retailflow.tables import CALENDAR, INVENTORY, SALES, STORE
 from retailflow.transform.duckdb_raw import raw_files_select
-
 from tests.rawfiles import csv_bytes, sample_rows, write_raw_file
 
 
@@ -52,7 +51,7 @@ def read(con, lake, table, *files: tuple[dt.date, str]) -> list[dict]:
     """The files' rows as dicts (contract columns + partition_dt), via raw_files_select."""
     cursor = con.execute(raw_files_select(lake, table, list(files)))
     names = [d[0] for d in cursor.description]
-    return sorted((dict(zip(names, row)) for row in cursor.fetchall()), key=lambda r: [str(v) for v in r.values()])
+    return sorted((dict(zip(names, row, strict=True)) for row in cursor.fetchall()), key=lambda r: [str(v) for v in r.values()])
 
 
 def expected(rows, day):
@@ -104,7 +103,9 @@ def test_null_tokens_read_as_null(con, lake, day, null):
 
 def test_quoted_empty_field_is_null_too(con, lake, day):
     header = ",".join(CALENDAR.column_names)
-    rel = put_bytes(lake, day, "calendar.csv", (header + '\n2026-01-05,"",1,Monday,2026,2,202602,1,20261,1,20261\n').encode())
+    rel = put_bytes(
+        lake, day, "calendar.csv", (header + '\n2026-01-05,"",1,Monday,2026,2,202602,1,20261,1,20261\n').encode()
+    )
     (row,) = read(con, lake, CALENDAR, (day, rel))
     assert row["cal_type_desc"] is None
     assert row["day_of_wk_desc"] == "Monday"

@@ -139,9 +139,13 @@ def test_duplicated_product_keys_are_not_double_counted(edge_lake):
     assert (row["total_sales_qty"], row["total_sales_amt"], row["total_cost"]) == (D("2.00"), D("20.00"), D("10.00"))
     import duckdb
 
-    products = duckdb.connect().execute(
-        f"SELECT COUNT(*), COUNT(DISTINCT prod_key) FROM read_parquet('{edge_lake.root}/curated/product/*.parquet')"
-    ).fetchone()
+    products = (
+        duckdb.connect()
+        .execute(
+            f"SELECT COUNT(*), COUNT(DISTINCT prod_key) FROM read_parquet('{edge_lake.root}/curated/product/*.parquet')"
+        )
+        .fetchone()
+    )
     assert products == (1212, 1212)
 
 

@@ -24,7 +24,6 @@ from retailflow.export import export_days
 from retailflow.lake import Lake
 from retailflow.transform.report import load_reports
 from retailflow.transform.runner import RunFailed, run
-
 from tests.transform.lakebuilder import (
     LakeBuilder,
     calendar_csv,
@@ -128,7 +127,9 @@ def test_all_recomputes_every_week_with_raw_data(three_weeks):
     assert [w.yr_wk_num for w in report.weeks] == [202601, 202602, 202603]
     assert [w.days for w in report.weeks] == [["2026-01-02"], ["2026-01-05", "2026-01-09"], ["2026-01-12"]]
     assert {w: week_total(lake, w) for w in (202601, 202602, 202603)} == {
-        202601: Decimal("60.00"), 202602: Decimal("120.00"), 202603: Decimal("60.00")
+        202601: Decimal("60.00"),
+        202602: Decimal("120.00"),
+        202603: Decimal("60.00"),
     }
     # No week without raw data was invented.
     published = sorted(p.name for p in (lake.root / "curated" / "weekly_sales_inventory").iterdir())
@@ -203,7 +204,9 @@ def raw_sums(lake: Lake) -> dict[int, dict[str, Decimal]]:
     ).fetchall()
     out: dict[int, dict[str, Decimal]] = {}
     for day, qty, amt, cost in rows:
-        week = out.setdefault(WEEK_OF[str(day)], {"sales_qty": Decimal(0), "sales_amt": Decimal(0), "sales_cost": Decimal(0)})
+        week = out.setdefault(
+            WEEK_OF[str(day)], {"sales_qty": Decimal(0), "sales_amt": Decimal(0), "sales_cost": Decimal(0)}
+        )
         week["sales_qty"] += qty
         week["sales_amt"] += amt
         week["sales_cost"] += cost
@@ -255,10 +258,14 @@ def test_the_run_report(source, lake, spec):
         assert w["status"] == "published" and w["errors"] == []
         assert {k: Decimal(v) for k, v in w["totals"].items()} == sums[w["yr_wk_num"]]
         assert w["days"] == [d for d, wk in WEEK_OF.items() if wk == w["yr_wk_num"]]
-        published = duckdb.connect().execute(
-            f"SELECT SUM(total_sales_amt) FROM read_parquet('{lake.path('curated/weekly_sales_inventory')}"
-            f"/yr_wk_num={w['yr_wk_num']}/part-0.parquet')"
-        ).fetchone()[0]
+        published = (
+            duckdb.connect()
+            .execute(
+                f"SELECT SUM(total_sales_amt) FROM read_parquet('{lake.path('curated/weekly_sales_inventory')}"
+                f"/yr_wk_num={w['yr_wk_num']}/part-0.parquet')"
+            )
+            .fetchone()[0]
+        )
         assert published == sums[w["yr_wk_num"]]["sales_amt"]
     # Durations of every stage, and what was written.
     assert set(saved["durations_s"]) == {"plan", "load", "compute", "write", "publish", "catalog"}
@@ -282,10 +289,22 @@ def test_counts_add_up_with_duplicates_and_quarantined_rows(tmp_path):
     report = run_lake(lake.url, days=["2026-01-05"], quarantine_threshold=1.0)
 
     counts = {c["table"]: c for c in report.counts}
-    assert counts["sales"] == {"day": "2026-01-05", "table": "sales", "read": 4, "used": 2, "duplicates": 1,
-                               "quarantined": 1}
-    assert counts["inventory"] == {"day": "2026-01-05", "table": "inventory", "read": 2, "used": 1,
-                                   "duplicates": 1, "quarantined": 0}
+    assert counts["sales"] == {
+        "day": "2026-01-05",
+        "table": "sales",
+        "read": 4,
+        "used": 2,
+        "duplicates": 1,
+        "quarantined": 1,
+    }
+    assert counts["inventory"] == {
+        "day": "2026-01-05",
+        "table": "inventory",
+        "read": 2,
+        "used": 1,
+        "duplicates": 1,
+        "quarantined": 0,
+    }
     assert report.weeks[0].totals == {"sales_qty": "3.00", "sales_amt": "30.00", "sales_cost": "3.00"}
     assert week_total(lake, 202602) == Decimal("30.00")
 

@@ -17,10 +17,16 @@ from retailflow.export import export_days
 from retailflow.lake import Lake
 from retailflow.source import open_source
 from retailflow.source.generate import GenerateSpec, generate
-from retailflow.transform.runner import RunFailed, run
+from retailflow.transform.runner import RunFailed
 from retailflow.transform.spark_engine import SparkEngine
 from tests.transform.lakebuilder import (
-    LakeBuilder, quarantine_rows, run_lake, sale, weekly_rows, write_edge_cases, write_messy_inputs,
+    LakeBuilder,
+    quarantine_rows,
+    run_lake,
+    sale,
+    weekly_rows,
+    write_edge_cases,
+    write_messy_inputs,
     write_worked_example,
 )
 
@@ -35,12 +41,15 @@ def spark():
     from retailflow.transform.spark_session import get_session
 
     # Small-data settings: Spark's fixed cost per job (code generation, shuffles) dominates on test lakes.
-    session = get_session("local[2]", {
-        "spark.sql.shuffle.partitions": "2",
-        "spark.default.parallelism": "2",
-        "spark.sql.codegen.wholeStage": "false",
-        "spark.sql.adaptive.enabled": "false",
-    })
+    session = get_session(
+        "local[2]",
+        {
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.adaptive.enabled": "false",
+        },
+    )
     yield session
     session.stop()
 
@@ -57,7 +66,7 @@ def both_engines(tmp_path: Path, build, spark, days=None, **settings) -> tuple[L
 
 def assert_same_rows(left: list[dict], right: list[dict]) -> None:
     assert len(left) == len(right) and len(left) > 0
-    for x, y in zip(left, right):
+    for x, y in zip(left, right, strict=True):
         assert x.keys() == y.keys()
         for key in x:
             if isinstance(x[key], float) or isinstance(y[key], float):

@@ -98,8 +98,11 @@ def test_date_missing_from_the_calendar_is_quarantined(tmp_path):
 def test_exact_duplicates_collapse_to_one_and_are_counted(tmp_path):
     lake = LakeBuilder(tmp_path / "lake")
     row = sale(1, 1, 10, DAY, "2", "20.00", "10.00")
-    lake.day(DAY, sales=[row, dict(row), dict(row, sales_qty="2.00")],  # '2.00' is the same value as '2'
-             inventory=[inv(DAY, 1, 10, 5, 0, 0), inv(DAY, 1, 10, 5, 0, 0)])
+    lake.day(
+        DAY,
+        sales=[row, dict(row), dict(row, sales_qty="2.00")],  # '2.00' is the same value as '2'
+        inventory=[inv(DAY, 1, 10, 5, 0, 0), inv(DAY, 1, 10, 5, 0, 0)],
+    )
     report = run_lake(lake.url, [DAY])
     s, i = counts_of(report, "sales"), counts_of(report, "inventory")
     assert (s["read"], s["used"], s["duplicates"], s["quarantined"]) == (3, 1, 2, 0)
@@ -124,8 +127,14 @@ def test_trans_id_with_different_contents_quarantines_every_version(tmp_path):
 
 def test_trans_id_conflict_across_days_of_the_week(tmp_path):
     lake = LakeBuilder(tmp_path / "lake")
-    lake.day("2026-01-05", sales=good_sales(10, day="2026-01-05", start_id=100) + [sale(7, 1, 10, "2026-01-05", "1", "1.00", "1.00")])
-    lake.day("2026-01-06", sales=good_sales(10, day="2026-01-06", start_id=200) + [sale(7, 1, 10, "2026-01-06", "1", "1.00", "1.00")])
+    lake.day(
+        "2026-01-05",
+        sales=good_sales(10, day="2026-01-05", start_id=100) + [sale(7, 1, 10, "2026-01-05", "1", "1.00", "1.00")],
+    )
+    lake.day(
+        "2026-01-06",
+        sales=good_sales(10, day="2026-01-06", start_id=200) + [sale(7, 1, 10, "2026-01-06", "1", "1.00", "1.00")],
+    )
     with pytest.raises(RunFailed):
         run_lake(lake.url, ["2026-01-05"])
     assert len(quarantine_rows(lake, "sales")) == 2
@@ -170,21 +179,33 @@ def test_threshold_is_configurable(tmp_path):
 def test_counts_add_up_for_every_day_and_table(tmp_path):
     lake = LakeBuilder(tmp_path / "lake")
     row = sale(1, 1, 10, DAY, "1", "10.00", "6.00")
-    lake.day(DAY, sales=good_sales(500) + [row, dict(row), dict(row, prod_key="x"), dict(row, trans_id=None)],
-             inventory=[inv(DAY, 1, 10, 5, 0, 0), inv(DAY, 1, 10, 5, 0, 0), inv(DAY, 1, 11, -1, 0, 0)])
+    lake.day(
+        DAY,
+        sales=good_sales(500) + [row, dict(row), dict(row, prod_key="x"), dict(row, trans_id=None)],
+        inventory=[inv(DAY, 1, 10, 5, 0, 0), inv(DAY, 1, 10, 5, 0, 0), inv(DAY, 1, 11, -1, 0, 0)],
+    )
     lake.day("2026-01-06")  # an empty day: header-only files
     report = run_lake(lake.url, [DAY], quarantine_threshold=0.5)
     for c in report.counts:
         assert c["read"] == c["used"] + c["duplicates"] + c["quarantined"], c
-    assert counts_of(report, "sales") == {"day": DAY, "table": "sales", "read": 504, "used": 501, "duplicates": 1,
-                                          "quarantined": 2}
+    assert counts_of(report, "sales") == {
+        "day": DAY,
+        "table": "sales",
+        "read": 504,
+        "used": 501,
+        "duplicates": 1,
+        "quarantined": 2,
+    }
     assert counts_of(report, "sales", "2026-01-06")["read"] == 0
 
 
 def test_every_quarantine_file_has_the_raw_columns_and_a_reason(tmp_path):
     lake = LakeBuilder(tmp_path / "lake")
-    lake.day(DAY, sales=good_sales(5) + [sale(1, 1, 10, DAY, "bad", "1.00", "1.00")],
-             inventory=[inv(DAY, 1, 10, "bad", 0, 0)])
+    lake.day(
+        DAY,
+        sales=good_sales(5) + [sale(1, 1, 10, DAY, "bad", "1.00", "1.00")],
+        inventory=[inv(DAY, 1, 10, "bad", 0, 0)],
+    )
     with pytest.raises(RunFailed):
         run_lake(lake.url, [DAY])
     for table in (SALES, INVENTORY):

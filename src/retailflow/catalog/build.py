@@ -38,7 +38,9 @@ def catalog_tables(lake: Lake) -> dict[str, str]:
         )
     for table in ("store", "product", "calendar"):
         if layout.PART_FILE in lake.listdir(layout.curated_table(table)):
-            views[table] = f"SELECT * FROM read_parquet({_sql_string(lake.uri(layout.curated_table(table)) + '/*.parquet')})"
+            views[table] = (
+                f"SELECT * FROM read_parquet({_sql_string(lake.uri(layout.curated_table(table)) + '/*.parquet')})"
+            )
     quarantine_days = lake.subdirs(layout.QUARANTINE)
     for table in ("sales", "inventory"):
         if any(f"{table}.parquet" in lake.listdir(f"{layout.QUARANTINE}/{d}") for d in quarantine_days):

@@ -44,9 +44,7 @@ def open_catalog(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_query(
-    lake: Lake, sql: str, params: dict[str, Any] | None = None
-) -> tuple[list[str], list[tuple[Any, ...]]]:
+def run_query(lake: Lake, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     with open_catalog(lake) as con:
         try:
             cursor = con.execute(sql, params or {})

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 
 from retailflow.catalog.query import open_catalog
-from retailflow.dashboard.panels import DASHBOARD, CUBE_COLUMNS, Dashboard, cube_sql, store_product_sql
+from retailflow.dashboard.panels import CUBE_COLUMNS, DASHBOARD, Dashboard, cube_sql, store_product_sql
 from retailflow.errors import RetailflowError
 from retailflow.lake.storage import Lake
 from retailflow.transform.report import load_reports
@@ -48,16 +48,25 @@ def build_payload_json(lake: Lake, weeks: int = DEFAULT_WEEKS, dashboard: Dashbo
             FROM (SELECT DISTINCT category_name FROM cube)""")
         measures = ", ".join(f"'{c}': list(CAST(x.{c} AS DOUBLE) ORDER BY w.i, s.i, k.i)" for c in CUBE_COLUMNS)
         parts = {
-            "weeks": _json(con, "SELECT to_json(list({'yr_wk_num': yr_wk_num, 'start': CAST(week_start_dt AS VARCHAR)} "
-                                "ORDER BY i)) FROM dim_week"),
-            "stores": _json(con, "SELECT to_json(list({'key': store_key, 'desc': store_desc, 'city': city, "
-                                 "'state': prov_state_cd, 'market': market_name, 'lat': latitude, 'lon': longitude} "
-                                 "ORDER BY i)) FROM dim_store"),
+            "weeks": _json(
+                con,
+                "SELECT to_json(list({'yr_wk_num': yr_wk_num, 'start': CAST(week_start_dt AS VARCHAR)} "
+                "ORDER BY i)) FROM dim_week",
+            ),
+            "stores": _json(
+                con,
+                "SELECT to_json(list({'key': store_key, 'desc': store_desc, 'city': city, "
+                "'state': prov_state_cd, 'market': market_name, 'lat': latitude, 'lon': longitude} "
+                "ORDER BY i)) FROM dim_store",
+            ),
             "categories": _json(con, "SELECT to_json(list(category_name ORDER BY i)) FROM dim_category"),
-            "cube": _json(con, f"""SELECT to_json({{'w': list(w.i ORDER BY w.i, s.i, k.i), 's': list(s.i ORDER BY w.i, s.i, k.i),
+            "cube": _json(
+                con,
+                f"""SELECT to_json({{'w': list(w.i ORDER BY w.i, s.i, k.i), 's': list(s.i ORDER BY w.i, s.i, k.i),
                                     'c': list(k.i ORDER BY w.i, s.i, k.i), {measures}}})
                                 FROM cube x JOIN dim_week w USING (yr_wk_num) JOIN dim_store s USING (store_key)
-                                LEFT JOIN dim_category k ON k.category_name IS NOT DISTINCT FROM x.category_name"""),
+                                LEFT JOIN dim_category k ON k.category_name IS NOT DISTINCT FROM x.category_name""",
+            ),
         }
         lists = {}
         list_panels = [p for p in dashboard.panels if p.dataset == "store_product_week"]
@@ -67,7 +76,7 @@ def build_payload_json(lake: Lake, weeks: int = DEFAULT_WEEKS, dashboard: Dashbo
                 SELECT * FROM (
                     SELECT *, ROW_NUMBER() OVER (PARTITION BY yr_wk_num, store_key, category_name ORDER BY {order}) AS rn
                     FROM ({store_product_sql()}) p
-                    WHERE {panel.where or 'true'} AND yr_wk_num IN (SELECT yr_wk_num FROM dim_week)) r
+                    WHERE {panel.where or "true"} AND yr_wk_num IN (SELECT yr_wk_num FROM dim_week)) r
                 WHERE rn <= {int(panel.limit or 10)}""")
         if list_panels:
             union = " UNION ".join(f"SELECT prod_key, prod_name FROM list_{p.id}" for p in list_panels)
@@ -80,12 +89,15 @@ def build_payload_json(lake: Lake, weeks: int = DEFAULT_WEEKS, dashboard: Dashbo
             key = "w.i, s.i, r.prod_key"
             # Lists are for display: 4 decimals are plenty. The exact figures come from the cube.
             values = ", ".join(f"'{c}': list(round(CAST({c} AS DOUBLE), 4) ORDER BY {key})" for c in cols)
-            lists[panel.id] = _json(con, f"""
+            lists[panel.id] = _json(
+                con,
+                f"""
                 SELECT to_json({{'w': list(w.i ORDER BY {key}), 's': list(s.i ORDER BY {key}),
                                  'c': list(k.i ORDER BY {key}), 'p': list(d.i ORDER BY {key}), {values}}})
                 FROM list_{panel.id} r JOIN dim_week w USING (yr_wk_num) JOIN dim_store s USING (store_key)
                 JOIN dim_product d USING (prod_key)
-                LEFT JOIN dim_category k ON k.category_name IS NOT DISTINCT FROM r.category_name""")
+                LEFT JOIN dim_category k ON k.category_name IS NOT DISTINCT FROM r.category_name""",
+            )
     as_of = _as_of(lake)
     import json
 
@@ -103,10 +115,19 @@ def build_payload_json(lake: Lake, weeks: int = DEFAULT_WEEKS, dashboard: Dashbo
 
 def _panel_spec(panel) -> dict[str, Any]:
     return {
-        "id": panel.id, "title": panel.title, "chart": panel.chart, "metrics": list(panel.metrics),
-        "dataset": panel.dataset, "groupBy": list(panel.group_by), "orderBy": panel.order_by,
-        "ascending": panel.ascending, "limit": panel.limit, "allWeeks": panel.all_weeks,
-        "columns": list(panel.columns), "description": panel.description, "width": panel.width,
+        "id": panel.id,
+        "title": panel.title,
+        "chart": panel.chart,
+        "metrics": list(panel.metrics),
+        "dataset": panel.dataset,
+        "groupBy": list(panel.group_by),
+        "orderBy": panel.order_by,
+        "ascending": panel.ascending,
+        "limit": panel.limit,
+        "allWeeks": panel.all_weeks,
+        "columns": list(panel.columns),
+        "description": panel.description,
+        "width": panel.width,
     }
 
 
@@ -115,9 +136,15 @@ def _as_of(lake: Lake) -> dict[str, Any]:
     for report in load_reports(lake, limit=50):
         published = [w["yr_wk_num"] for w in report.get("weeks", []) if w.get("status") == "published"]
         if published:
-            return {"week": max(published), "run_id": report["run_id"], "finished_at": report.get("finished_at"),
-                    "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    return {"week": None, "run_id": None, "finished_at": None,
-            "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-
-
+            return {
+                "week": max(published),
+                "run_id": report["run_id"],
+                "finished_at": report.get("finished_at"),
+                "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+    return {
+        "week": None,
+        "run_id": None,
+        "finished_at": None,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }

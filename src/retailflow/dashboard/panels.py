@@ -29,8 +29,16 @@ CUBE_COLUMNS = {
     "store_products": "COUNT(*)",
 }
 CUBE_DIMENSIONS = (
-    "yr_wk_num", "week_start_dt", "store_key", "store_desc", "city", "prov_state_cd", "market_name",
-    "latitude", "longitude", "category_name",
+    "yr_wk_num",
+    "week_start_dt",
+    "store_key",
+    "store_desc",
+    "city",
+    "prov_state_cd",
+    "market_name",
+    "latitude",
+    "longitude",
+    "category_name",
 )
 
 
@@ -55,21 +63,38 @@ class Metric:
 
     def spec(self) -> dict:
         """The metric for the page's JavaScript, which evaluates it over filtered rows."""
-        return {"name": self.name, "label": self.label, "num": self.numerator, "den": self.denominator,
-                "scale": self.scale, "complement": self.complement, "format": self.format}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "num": self.numerator,
+            "den": self.denominator,
+            "scale": self.scale,
+            "complement": self.complement,
+            "format": self.format,
+        }
 
 
-METRICS = {m.name: m for m in [
-    Metric("sales_amt", "Sales", "sales_amt"),
-    Metric("units", "Units", "sales_qty", format="number"),
-    Metric("avg_price", "Average price", "sales_amt", "sales_qty", format="price"),
-    # Mean of in_stock_pct over store/product rows = 1 - no-stock days / (7 x rows): additive parts.
-    Metric("in_stock_pct", "In-stock %", "no_stock_days", "store_products", scale=7.0, complement=True,
-           format="percent"),
-    Metric("no_stock_impact", "No-stock impact", "no_stock_impact"),
-    Metric("potential_low_stock_impact", "Potential low-stock impact", "potential_low_stock_impact"),
-    Metric("cost", "Cost", "cost"),
-]}
+METRICS = {
+    m.name: m
+    for m in [
+        Metric("sales_amt", "Sales", "sales_amt"),
+        Metric("units", "Units", "sales_qty", format="number"),
+        Metric("avg_price", "Average price", "sales_amt", "sales_qty", format="price"),
+        # Mean of in_stock_pct over store/product rows = 1 - no-stock days / (7 x rows): additive parts.
+        Metric(
+            "in_stock_pct",
+            "In-stock %",
+            "no_stock_days",
+            "store_products",
+            scale=7.0,
+            complement=True,
+            format="percent",
+        ),
+        Metric("no_stock_impact", "No-stock impact", "no_stock_impact"),
+        Metric("potential_low_stock_impact", "Potential low-stock impact", "potential_low_stock_impact"),
+        Metric("cost", "Cost", "cost"),
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -93,30 +118,88 @@ class Panel:
 HEADLINE = ("sales_amt", "units", "avg_price", "in_stock_pct", "no_stock_impact", "potential_low_stock_impact")
 
 PANELS: tuple[Panel, ...] = (
-    Panel("headline", "This week", "kpi", HEADLINE, width=12,
-          description="The selected week, and the change against the week before."),
-    Panel("trend_sales", "Sales and cost by week", "line", ("sales_amt", "cost"), group_by=("week_start_dt",),
-          all_weeks=True),
-    Panel("trend_impact", "Stock-out and low-stock impact by week", "line",
-          ("no_stock_impact", "potential_low_stock_impact"), group_by=("week_start_dt",), all_weeks=True),
-    Panel("top_stores_no_stock", "Stores with the largest no-stock impact", "bar", ("no_stock_impact",),
-          group_by=("store_desc",), order_by="no_stock_impact", limit=10,
-          description="Sales on out-of-stock days."),
-    Panel("top_products_low_stock", "Products with the largest potential low-stock impact", "table",
-          ("potential_low_stock_impact",), dataset="store_product_week", order_by="potential_low_stock_impact",
-          limit=10, where="potential_low_stock_impact > 0",
-          columns=("store_desc", "prod_name", "category_name", "potential_low_stock_impact", "low_stock_instances"),
-          description="Store products whose daily sales ran past their stock's value."),
-    Panel("store_map", "Stores by in-stock %", "map", ("in_stock_pct", "sales_amt"),
-          group_by=("store_key", "store_desc", "latitude", "longitude"), width=12),
-    Panel("products_at_risk", "Products most at risk: least weeks of supply", "table", ("weeks_of_supply",),
-          dataset="store_product_week", order_by="weeks_of_supply", ascending=True, limit=10,
-          where="total_sales_qty > 0 AND weeks_of_supply IS NOT NULL",
-          columns=("store_desc", "prod_name", "category_name", "weeks_of_supply", "eow_stock_on_hand_qty",
-                   "total_sales_qty"),
-          description="Among store products that sold this week."),
-    Panel("sales_by_category", "Sales by product category", "bar", ("sales_amt",), group_by=("category_name",),
-          order_by="sales_amt"),
+    Panel(
+        "headline",
+        "This week",
+        "kpi",
+        HEADLINE,
+        width=12,
+        description="The selected week, and the change against the week before.",
+    ),
+    Panel(
+        "trend_sales",
+        "Sales and cost by week",
+        "line",
+        ("sales_amt", "cost"),
+        group_by=("week_start_dt",),
+        all_weeks=True,
+    ),
+    Panel(
+        "trend_impact",
+        "Stock-out and low-stock impact by week",
+        "line",
+        ("no_stock_impact", "potential_low_stock_impact"),
+        group_by=("week_start_dt",),
+        all_weeks=True,
+    ),
+    Panel(
+        "top_stores_no_stock",
+        "Stores with the largest no-stock impact",
+        "bar",
+        ("no_stock_impact",),
+        group_by=("store_desc",),
+        order_by="no_stock_impact",
+        limit=10,
+        description="Sales on out-of-stock days.",
+    ),
+    Panel(
+        "top_products_low_stock",
+        "Products with the largest potential low-stock impact",
+        "table",
+        ("potential_low_stock_impact",),
+        dataset="store_product_week",
+        order_by="potential_low_stock_impact",
+        limit=10,
+        where="potential_low_stock_impact > 0",
+        columns=("store_desc", "prod_name", "category_name", "potential_low_stock_impact", "low_stock_instances"),
+        description="Store products whose daily sales ran past their stock's value.",
+    ),
+    Panel(
+        "store_map",
+        "Stores by in-stock %",
+        "map",
+        ("in_stock_pct", "sales_amt"),
+        group_by=("store_key", "store_desc", "latitude", "longitude"),
+        width=12,
+    ),
+    Panel(
+        "products_at_risk",
+        "Products most at risk: least weeks of supply",
+        "table",
+        ("weeks_of_supply",),
+        dataset="store_product_week",
+        order_by="weeks_of_supply",
+        ascending=True,
+        limit=10,
+        where="total_sales_qty > 0 AND weeks_of_supply IS NOT NULL",
+        columns=(
+            "store_desc",
+            "prod_name",
+            "category_name",
+            "weeks_of_supply",
+            "eow_stock_on_hand_qty",
+            "total_sales_qty",
+        ),
+        description="Among store products that sold this week.",
+    ),
+    Panel(
+        "sales_by_category",
+        "Sales by product category",
+        "bar",
+        ("sales_amt",),
+        group_by=("category_name",),
+        order_by="sales_amt",
+    ),
 )
 
 # How columns are titled wherever a panel lists them.
@@ -144,16 +227,24 @@ def cube_sql(weeks: int | None = None) -> str:
     """store_week_category: the additive cube behind every store- and category-level panel."""
     cols = ",\n       ".join(f"{expr} AS {name}" for name, expr in CUBE_COLUMNS.items())
     dims = ", ".join(CUBE_DIMENSIONS)
-    recent = (f"WHERE yr_wk_num IN (SELECT DISTINCT yr_wk_num FROM {layout.WEEKLY_TABLE} "
-              f"ORDER BY yr_wk_num DESC LIMIT {int(weeks)})") if weeks else ""
+    recent = (
+        (
+            f"WHERE yr_wk_num IN (SELECT DISTINCT yr_wk_num FROM {layout.WEEKLY_TABLE} "
+            f"ORDER BY yr_wk_num DESC LIMIT {int(weeks)})"
+        )
+        if weeks
+        else ""
+    )
     return f"SELECT {dims},\n       {cols}\nFROM {ENRICHED}\n{recent}\nGROUP BY {dims}"
 
 
 def store_product_sql() -> str:
     """store_product_week: the weekly rows with the names the product panels show."""
-    return (f"SELECT yr_wk_num, week_start_dt, store_key, store_desc, city, prov_state_cd, market_name, "
-            f"prod_key, prod_name, category_name, total_sales_qty, total_sales_amt, potential_low_stock_impact, "
-            f"low_stock_instances, weeks_of_supply, eow_stock_on_hand_qty FROM {ENRICHED}")
+    return (
+        f"SELECT yr_wk_num, week_start_dt, store_key, store_desc, city, prov_state_cd, market_name, "
+        f"prod_key, prod_name, category_name, total_sales_qty, total_sales_amt, potential_low_stock_impact, "
+        f"low_stock_instances, weeks_of_supply, eow_stock_on_hand_qty FROM {ENRICHED}"
+    )
 
 
 def headline_sql() -> str:

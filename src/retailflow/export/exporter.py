@@ -100,7 +100,7 @@ def export_day(
         for name in sorted(staged, key=lambda n: n == f"{SALES.name}.csv.gz"):
             lake.commit(staged[name], f"{folder}/{name}")
             del staged[name]  # only once it is in place: a failed commit's temporary is removed below
-        manifest = manifest_mod.build(day, entries, source=_redacted(source.url), exported_at=dt.datetime.now(dt.timezone.utc))
+        manifest = manifest_mod.build(day, entries, source=_redacted(source.url), exported_at=dt.datetime.now(dt.UTC))
         data = manifest_mod.encode(manifest)
         lake.write_bytes(f"{folder}/{layout.MANIFEST_NAME}", data)
         return ExportResult(day=day, files=entries, manifest_sha256=manifest_mod.digest(data))

@@ -1,12 +1,12 @@
 """Where everything lives in the lake, relative to its root. Pure functions: no IO.
 
-    raw/dt=YYYY-MM-DD/{sales,inventory,store,product,calendar}.csv[.gz], _manifest.json
-    curated/weekly_sales_inventory/yr_wk_num=YYYYWW/part-0.parquet
-    curated/{store,product,calendar}/part-0.parquet
-    quarantine/dt=YYYY-MM-DD/<table>.parquet
-    catalog/retailflow.duckdb
-    _state/triggers/dt=YYYY-MM-DD/<manifest sha256>.json
-    _state/runs/<run id>.json
+raw/dt=YYYY-MM-DD/{sales,inventory,store,product,calendar}.csv[.gz], _manifest.json
+curated/weekly_sales_inventory/yr_wk_num=YYYYWW/part-0.parquet
+curated/{store,product,calendar}/part-0.parquet
+quarantine/dt=YYYY-MM-DD/<table>.parquet
+catalog/retailflow.duckdb
+_state/triggers/dt=YYYY-MM-DD/<manifest sha256>.json
+_state/runs/<run id>.json
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def build(day: dt.date, files: dict[str, FileEntry], source: str, exported_at: d
     return {
         "format": FORMAT,
         "dt": day.isoformat(),
-        "exported_at": exported_at.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+        "exported_at": exported_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "source": source,
         "files": {name: {"rows": e.rows, "bytes": e.bytes, "sha256": e.sha256} for name, e in sorted(files.items())},
     }

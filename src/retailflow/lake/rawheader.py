@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-
 import io
 import zlib
 
@@ -30,6 +29,3 @@ def read_header(lake: Lake, relative: str) -> list[str]:
     if not first_line.strip():
         raise LakeError(f"{relative} has no header row.", "Raw files need a header row naming their columns.")
     return next(csv.reader(io.StringIO(first_line)))
-
-
-

@@ -81,7 +81,7 @@ def inspect_partition(lake: Lake, day: dt.date, verify_hashes: bool = True) -> P
                 state.problems.append(f"{name} has {listing[name]} bytes, the manifest says {entry.bytes}")
             elif verify_hashes and file_sha256(lake, f"{folder}/{name}") != entry.sha256:
                 state.problems.append(f"{name} does not match its sha256 in the manifest")
-        for table, name in state.files.items():
+        for name in state.files.values():
             if name not in entries:
                 state.problems.append(f"{name} is not in the manifest")
     elif state.complete:

@@ -59,7 +59,9 @@ class Lake:
             entries = self.fs.ls(self.path(relative), detail=True, refresh=True)
         except FileNotFoundError:
             return {}
-        return {e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0) for e in entries if e["type"] == "file"}
+        return {
+            e["name"].rstrip("/").rsplit("/", 1)[-1]: int(e.get("size") or 0) for e in entries if e["type"] == "file"
+        }
 
     def subdirs(self, relative: str) -> list[str]:
         try:
@@ -89,7 +91,11 @@ class Lake:
     def temp_name(self, relative: str) -> str:
         """A temporary sibling of a lake path: same folder, so the final rename stays within it."""
         folder, _, name = relative.rpartition("/")
-        return f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex[:12]}.{name}" if folder else f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}.{name}"
+        return (
+            f"{folder}/{TMP_PREFIX}{uuid.uuid4().hex[:12]}.{name}"
+            if folder
+            else f"{TMP_PREFIX}{uuid.uuid4().hex[:12]}.{name}"
+        )
 
     @contextlib.contextmanager
     def atomic_writer(self, relative: str) -> Iterator[BinaryIO]:

@@ -28,7 +28,7 @@ def default_day(settings: Settings, now: dt.datetime) -> dt.date:
 def run_scan(settings: Settings, day: dt.date | None = None, now: dt.datetime | None = None) -> ScanOutcome:
     """The scan with everything resolved from settings: what both the CLI and the Lambda call."""
     zone = ZoneInfo(settings.timezone)
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(zone)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
     day = day or default_day(settings, now)
     trigger = make_trigger(settings.trigger, run_local=_local_runner(settings))
     deadline = parse_hhmm(settings.deadline) if settings.deadline else None

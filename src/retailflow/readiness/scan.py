@@ -85,6 +85,4 @@ def scan_day(
             "details": details,
         },
     )
-    return ScanOutcome(
-        day, TRIGGERED, f"{state.describe()} Triggered a run ({trigger.name}).", state, details=details
-    )
+    return ScanOutcome(day, TRIGGERED, f"{state.describe()} Triggered a run ({trigger.name}).", state, details=details)

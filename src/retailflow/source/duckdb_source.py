@@ -18,7 +18,10 @@ BATCH_ROWS = 256_000
 def path_of(url: str) -> Path:
     """``duckdb:///rel/path.duckdb`` is relative, ``duckdb:////abs/path.duckdb`` absolute (SQLAlchemy's rule)."""
     if "://" in url and not url.split("://", 1)[1].startswith("/"):
-        raise SourceError(f"Source URL {url!r} is not a duckdb URL.", "Use duckdb:///relative/path.duckdb or duckdb:////abs/path.duckdb.")
+        raise SourceError(
+            f"Source URL {url!r} is not a duckdb URL.",
+            "Use duckdb:///relative/path.duckdb or duckdb:////abs/path.duckdb.",
+        )
     path = url.split("://", 1)[1][1:] if "://" in url else url
     if not path:
         raise SourceError(f"Source URL {url!r} names no file.", "Use duckdb:///path/to/source.duckdb.")

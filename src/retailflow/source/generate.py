@@ -46,7 +46,9 @@ class GenerateSpec:
         if not 1 <= self.stores <= MAX_STORES:
             raise RetailflowError(f"--stores must be 1..{MAX_STORES} (the real store table), got {self.stores}.")
         if not 1 <= self.products <= MAX_PRODUCTS:
-            raise RetailflowError(f"--products must be 1..{MAX_PRODUCTS} (distinct real products), got {self.products}.")
+            raise RetailflowError(
+                f"--products must be 1..{MAX_PRODUCTS} (distinct real products), got {self.products}."
+            )
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,7 @@ def _sales_sql(spec: GenerateSpec, first: dt.date, last: dt.date) -> str:
     hour, minute, _, _ = _slices("h3")
     sells, ntx, _, _ = _slices("hp")
     # Quantities: 1-52 skewed small; about one in ten a decimal with one digit.
-    qty_expr = (
-        f"CASE WHEN {qdec} < 0.1 THEN round(1 + {qty} * {qty2} * 30, 1) ELSE floor(1 + {qty} * {qty2} * 52) END"
-    )
+    qty_expr = f"CASE WHEN {qdec} < 0.1 THEN round(1 + {qty} * {qty2} * 30, 1) ELSE floor(1 + {qty} * {qty2} * 52) END"
     return f"""
 INSERT INTO sales
 WITH days AS (
@@ -122,8 +122,10 @@ def _inventory_sql(spec: GenerateSpec, first: dt.date, last: dt.date) -> str:
     onhand, onorder, oos, promo = _slices("h1")
     waste, waste2, delivery, _ = _slices("h2")
     # Sparse: each store/product has one snapshot per fiscal week, on a day picked by a hash of the week.
-    snapshot_day = "" if spec.dense else (
-        f"AND dayofweek(d.day) = hash({s}, 'invday', d.week_start, st.store_key, p.prod_key) % 7"
+    snapshot_day = (
+        ""
+        if spec.dense
+        else (f"AND dayofweek(d.day) = hash({s}, 'invday', d.week_start, st.store_key, p.prod_key) % 7")
     )
     return f"""
 INSERT INTO inventory
@@ -149,10 +151,10 @@ FROM rows
 """
 
 
-def generate(
-    db_path: Path, spec: GenerateSpec, on_progress: Callable[[int, int], None] | None = None
-) -> GenerateResult:
-    """Create or extend the source database: dims replaced, facts of [start, end] replaced."""
+def generate(db_path: Path, spec: GenerateSpec, on_progress: Callable[[int], None] | None = None) -> GenerateResult:
+    """Create or extend the source database: dims replaced, facts of [start, end] replaced.
+
+    ``on_progress(n)`` is called after each chunk with the number of days it generated."""
     spec.validate()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -167,9 +169,7 @@ def generate(
             ).fetchone()[0]
             if not exists:
                 con.execute(create_table_sql(table).replace("CREATE OR REPLACE TABLE", "CREATE TABLE"))
-            con.execute(
-                f"DELETE FROM {table.name} WHERE {table.date_column} BETWEEN ? AND ?", [spec.start, spec.end]
-            )
+            con.execute(f"DELETE FROM {table.name} WHERE {table.date_column} BETWEEN ? AND ?", [spec.start, spec.end])
         # The stores and products to draw from: a seeded sample of the real dims (distinct product keys).
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE gen_stores AS
@@ -179,12 +179,10 @@ def generate(
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE gen_products AS
                 SELECT prod_key, CAST(row_number() OVER (ORDER BY prod_key) AS INTEGER) AS prod_idx,
-                       round(2 + {_u(spec.seed, 'base', 'prod_key')} * 48, 2) AS base_price
+                       round(2 + {_u(spec.seed, "base", "prod_key")} * 48, 2) AS base_price
                 FROM (SELECT DISTINCT prod_key FROM product)
                 ORDER BY hash({spec.seed}, 'product', prod_key) LIMIT {spec.products}"""
         )
-        total_days = (spec.end - spec.start).days + 1
-        done = 0
         first = spec.start
         while first <= spec.end:
             last = min(first + dt.timedelta(days=spec.chunk_days - 1), spec.end)
@@ -192,9 +190,8 @@ def generate(
             con.execute(_sales_sql(spec, first, last))
             con.execute(_inventory_sql(spec, first, last))
             con.execute("COMMIT")
-            done += (last - first).days + 1
             if on_progress:
-                on_progress(done, total_days)
+                on_progress((last - first).days + 1)  # days just finished
             first = last + dt.timedelta(days=1)
         sales, inventory = (
             con.execute(

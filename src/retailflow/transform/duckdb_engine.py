@@ -69,7 +69,7 @@ class DuckDBEngine:
     def fetch(self, view: str) -> list[dict[str, Any]]:
         cursor = self.con.execute(f"SELECT * FROM {view}")
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def _copy(self, query: str, lake: Lake, relative: str) -> str:
         lake.makedirs(relative.rpartition("/")[0])
@@ -103,7 +103,9 @@ class DuckDBEngine:
         order = {"store": "store_key", "product": "prod_key", "calendar": "cal_dt"}
         return {
             table: self._copy(
-                f"SELECT * FROM dim_{table} ORDER BY {key}", lake, f"{staging}/{layout.curated_table(table)}/{layout.PART_FILE}"
+                f"SELECT * FROM dim_{table} ORDER BY {key}",
+                lake,
+                f"{staging}/{layout.curated_table(table)}/{layout.PART_FILE}",
             )
             for table, key in order.items()
         }

@@ -87,8 +87,10 @@ def reason_expr(table: Table, d: Dialect) -> str:
     for c in table.columns:
         if c.kind != "text":
             rules.append(
-                (f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL",
-                 f"concat('{c.name} does not parse: ', t.src_{c.name})")
+                (
+                    f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL",
+                    f"concat('{c.name} does not parse: ', t.src_{c.name})",
+                )
             )
     for key in table.keys:
         rules.append((f"t.{key} IS NULL", f"'{key} is missing (a key)'"))
@@ -100,10 +102,12 @@ def reason_expr(table: Table, d: Dialect) -> str:
         rules.append((f"t.{col} NOT IN (0, 1)", f"concat('{col} is not 0 or 1: ', {_text(f't.{col}', d)})"))
     date = f"t.{table.date_column}"
     rules.append(
-        (f"{date} <> t.partition_dt",
-         f"concat('{table.date_column} ', {_text(date, d)}, ' is not the partition day ', {_text('t.partition_dt', d)})")
+        (
+            f"{date} <> t.partition_dt",
+            f"concat('{table.date_column} ', {_text(date, d)}, ' is not the partition day ', {_text('t.partition_dt', d)})",
+        )
     )
-    rules.append((f"cal.cal_dt IS NULL", f"concat('{table.date_column} ', {_text(date, d)}, ' is not in the calendar')"))
+    rules.append(("cal.cal_dt IS NULL", f"concat('{table.date_column} ', {_text(date, d)}, ' is not in the calendar')"))
     whens = "\n        ".join(f"WHEN {cond} THEN {reason}" for cond, reason in rules)
     return f"CASE\n        {whens}\n    END"
 
@@ -175,10 +179,16 @@ def fact_steps(table: Table, d: Dialect) -> list[Step]:
 def dimension_steps(d: Dialect) -> list[Step]:
     product_order = ", ".join(c for c in PRODUCT.column_names if c != "prod_key")
     return [
-        Step("dim_calendar", f"SELECT * FROM ({typed_select(CALENDAR, d, False)}) c WHERE cal_dt IS NOT NULL",
-             materialize=True),
-        Step("dim_store", f"SELECT * FROM ({typed_select(STORE, d, False)}) s WHERE store_key IS NOT NULL",
-             materialize=True),
+        Step(
+            "dim_calendar",
+            f"SELECT * FROM ({typed_select(CALENDAR, d, False)}) c WHERE cal_dt IS NOT NULL",
+            materialize=True,
+        ),
+        Step(
+            "dim_store",
+            f"SELECT * FROM ({typed_select(STORE, d, False)}) s WHERE store_key IS NOT NULL",
+            materialize=True,
+        ),
         # The product table repeats some keys with different attributes: keep one row per key, the first
         # by content, so every engine keeps the same one. Facts never join it before aggregating.
         Step("product_typed", f"SELECT * FROM ({typed_select(PRODUCT, d, False)}) p WHERE prod_key IS NOT NULL"),
@@ -232,9 +242,7 @@ def metric_steps(d: Dialect) -> list[Step]:
         "in_stock_pct": f"{dbl(1)} - {dbl('w.no_stock_instances')} / {dbl(7)}",
         "weeks_of_supply": f"{dbl('w.eow_on_hand')} / {dbl('NULLIF(w.total_sales_qty, 0)')}",
     }
-    select_cols = ",\n    ".join(
-        f"CAST({final_cols[c.name]} AS {d.type(c.type)}) AS {c.name}" for c in WEEKLY_COLUMNS
-    )
+    select_cols = ",\n    ".join(f"CAST({final_cols[c.name]} AS {d.type(c.type)}) AS {c.name}" for c in WEEKLY_COLUMNS)
     return [
         # 1. Daily sales: the day's transactions summed per store and product.
         Step(

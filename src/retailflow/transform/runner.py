@@ -61,7 +61,7 @@ def run(
     lake = Lake(settings.lake)
     lake.ensure_writable()
     engine = engine or make_engine(settings)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     report = RunReport(
         run_id=new_run_id(started),
         engine=engine.name,
@@ -83,7 +83,7 @@ def run(
         raise
     finally:
         engine.close()
-        report.finished_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        report.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         if report.status == "running":
             published = [w for w in report.weeks if w.status == "published"]
             report.status = SUCCESS if len(published) == len(report.weeks) else PARTIAL if published else FAILED
@@ -122,8 +122,10 @@ def _choose_inputs(lake: Lake, days: list[dt.date] | None, report: RunReport) ->
             "No raw partition in the lake is complete, so there is no calendar to read.",
             "Run `retailflow scan` to see what is missing, then re-export those days.",
         )
-    dims = {t.name: RawFile(dims_day, t.name, f"{layout.raw_partition(dims_day)}/{state(dims_day).files[t.name]}")
-            for t in DIMENSION_TABLES}
+    dims = {
+        t.name: RawFile(dims_day, t.name, f"{layout.raw_partition(dims_day)}/{state(dims_day).files[t.name]}")
+        for t in DIMENSION_TABLES
+    }
     calendar = read_calendar(lake, dims["calendar"].relative, dims_day)
     weeks = target_weeks(calendar, days, available)
 
@@ -229,8 +231,14 @@ def _check_counts(settings: Settings, inputs: RunInputs, counts: list[dict[str, 
             r = by_key.get((day, table.name), {})
             read, quarantined = int(r.get("rows_read") or 0), int(r.get("rows_quarantined") or 0)
             kept, used = int(r.get("rows_kept") or 0), int(r.get("rows_used") or 0)
-            entry = {"day": day.isoformat(), "table": table.name, "read": read, "used": used,
-                     "duplicates": kept - used, "quarantined": quarantined}
+            entry = {
+                "day": day.isoformat(),
+                "table": table.name,
+                "read": read,
+                "used": used,
+                "duplicates": kept - used,
+                "quarantined": quarantined,
+            }
             report.counts.append(entry)
             week = week_of_day[day]
             if read != used + (kept - used) + quarantined:
@@ -257,8 +265,10 @@ def _check_reconciliation(reconciliation: dict[int, dict[str, Any]], report: Run
             week.totals = {"sales_qty": "0", "sales_amt": "0", "sales_cost": "0"}
             continue
         week.rows = int(r["output_rows"] or 0)
-        week.totals = {m: str(r[f"input_{k}"] or Decimal(0)) for m, k in
-                       (("sales_qty", "qty"), ("sales_amt", "amt"), ("sales_cost", "cost"))}
+        week.totals = {
+            m: str(r[f"input_{k}"] or Decimal(0))
+            for m, k in (("sales_qty", "qty"), ("sales_amt", "amt"), ("sales_cost", "cost"))
+        }
         for k in ("qty", "amt", "cost"):
             a, b = Decimal(r[f"input_{k}"] or 0), Decimal(r[f"output_{k}"] or 0)
             if a != b:

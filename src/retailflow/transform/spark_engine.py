@@ -79,8 +79,9 @@ class SparkEngine:
             for frame in frames[1:]:
                 result = result.unionByName(frame)
         else:
-            schema = StructType([StructField(c, StringType()) for c in table.column_names]
-                                + [StructField("partition_dt", DateType())])
+            schema = StructType(
+                [StructField(c, StringType()) for c in table.column_names] + [StructField("partition_dt", DateType())]
+            )
             result = self.spark.createDataFrame([], schema)
         result.createOrReplaceTempView(f"raw_{table_name}")
 
@@ -126,9 +127,14 @@ class SparkEngine:
         df = self.spark.table("weekly_metrics").where(F.col("yr_wk_num").isin(weeks))
         folder = f"{staging}/spark-weekly"
         # One task per week, sorted like the DuckDB output: one file per week partition.
-        (df.repartition("yr_wk_num").sortWithinPartitions("store_key", "prod_key")
-           .select("yr_wk_num", *WEEKLY_COLUMN_NAMES)
-           .write.partitionBy("yr_wk_num").mode("overwrite").parquet(lake.uri(folder)))
+        (
+            df.repartition("yr_wk_num")
+            .sortWithinPartitions("store_key", "prod_key")
+            .select("yr_wk_num", *WEEKLY_COLUMN_NAMES)
+            .write.partitionBy("yr_wk_num")
+            .mode("overwrite")
+            .parquet(lake.uri(folder))
+        )
         staged = {}
         written = set(lake.subdirs(folder))
         for week in weeks:
@@ -157,7 +163,9 @@ class SparkEngine:
     def stage_dims(self, lake: Lake, staging: str) -> dict[str, str]:
         order = {"store": "store_key", "product": "prod_key", "calendar": "cal_dt"}
         return {
-            table: self._write_single(self.spark.table(f"dim_{table}").orderBy(key), lake, f"{staging}/spark-dims/{table}")
+            table: self._write_single(
+                self.spark.table(f"dim_{table}").orderBy(key), lake, f"{staging}/spark-dims/{table}"
+            )
             for table, key in order.items()
         }
 
@@ -173,5 +181,3 @@ def _as_lake_error(exc: Exception) -> Exception:
         first = next((line for line in text.splitlines() if line.strip()), text)
         return LakeError(f"A raw file could not be read: {first.strip()[:300]}", "Re-export that day, or fix the file.")
     return exc
-
-

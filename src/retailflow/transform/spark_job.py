@@ -21,8 +21,9 @@ from retailflow.transform.spark_engine import SparkEngine
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="retailflow-spark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="retailflow-spark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lake", help="lake root, e.g. s3://bucket/retail [env RETAILFLOW_LAKE]")
     parser.add_argument("--date", help="the fiscal week containing this day (YYYY-MM-DD)")
     parser.add_argument("--from", dest="date_from", help="first day of a range")
@@ -36,8 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = load_settings(flags={"lake": args.lake, "engine": "spark",
-                                        "quarantine_threshold": args.quarantine_threshold})
+        settings = load_settings(
+            flags={"lake": args.lake, "engine": "spark", "quarantine_threshold": args.quarantine_threshold}
+        )
         days = resolve_days(args.date, args.date_from, args.date_to, allow_none=args.all)
         if days is None and not args.all:
             raise RetailflowError("No weeks chosen.", "Use --date D, --from D1 --to D2, or --all.")
@@ -47,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     except RetailflowError as exc:
         print(f"retailflow: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    print(f"retailflow: run {report.run_id} {report.status}: weeks "
-          f"{', '.join(str(w.yr_wk_num) for w in report.weeks)}")
+    print(f"retailflow: run {report.run_id} {report.status}: weeks {', '.join(str(w.yr_wk_num) for w in report.weeks)}")
     return 0
 
 
