@@ -260,9 +260,8 @@ def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_ma
         raise RetailflowError("Give --all or a date selection, not both.")
     if days is None and not all_weeks:
         raise RetailflowError("No weeks chosen.", "Use --date D, --from D1 --to D2, or --all.")
-    stages = ["planned", "computed", "written", "published", "cataloged"]
-    with console.progress(f"Running ({settings.engine})", total=len(stages), unit="steps") as advance:
-        report = run(settings, days=days, on_step=lambda _s: advance())
+    with console.progress(f"Running ({settings.engine})", total=None, unit="passes") as bar:
+        report = run(settings, days=days, on_progress=bar.update)
     for warning in report.warnings:
         console.warn(warning)
     rows_read = sum(c["read"] for c in report.counts)
@@ -419,3 +418,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+from retailflow.dashboard.superset.cli import superset as _superset  # noqa: E402
+
+cli.add_command(_superset)

@@ -46,6 +46,12 @@ class Settings:
     spark_conf: str = field(
         default="", metadata={"help": "Extra Spark settings for --engine spark: 'key=value,key=value'."}
     )
+    weeks_per_pass: int = field(
+        default=0, metadata={"help": "Weeks computed together; 0: the engine's default (DuckDB 4, Spark all)."}
+    )
+    duckdb_memory_limit: str = field(
+        default="", metadata={"help": "DuckDB's memory limit, e.g. 8GB (default: half the machine's memory)."}
+    )
     quarantine_threshold: float = field(
         default=0.01,
         metadata={"help": "Largest share of a day's rows (per table) that may be quarantined before a run fails."},
@@ -139,6 +145,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"gzip_level must be 1..9, got {settings.gzip_level}.")
     if any("=" not in item for item in settings.spark_conf.split(",") if item.strip()):
         raise ConfigError(f"spark_conf must be 'key=value,key=value', got {settings.spark_conf!r}.")
+    if settings.weeks_per_pass < 0:
+        raise ConfigError(f"weeks_per_pass must be 0 (engine default) or more, got {settings.weeks_per_pass}.")
     if settings.export_threads < 1:
         raise ConfigError(f"export_threads must be 1 or more, got {settings.export_threads}.")
     if settings.scan_days_back < 0:

@@ -14,9 +14,22 @@ if not out.is_terminal:  # piped or logged: do not squeeze tables into 80 column
     out = Console(highlight=False, soft_wrap=True, width=200)
 
 
+class _Bar:
+    """``bar()`` / ``bar(n)`` advances; ``bar.update(done, total)`` jumps (when the total is learnt late)."""
+
+    def __init__(self, progress: Progress, task):
+        self._progress, self._task = progress, task
+
+    def __call__(self, n: int = 1) -> None:
+        self._progress.advance(self._task, n)
+
+    def update(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+
 @contextlib.contextmanager
-def progress(description: str, total: int, unit: str = "") -> Iterator[callable]:
-    """A progress bar; yields ``advance(n=1)``. Silent when stderr is not a terminal (logs stay clean)."""
+def progress(description: str, total: int | None, unit: str = "") -> Iterator[_Bar]:
+    """A progress bar (see _Bar). Silent when stderr is not a terminal (logs stay clean)."""
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -28,8 +41,7 @@ def progress(description: str, total: int, unit: str = "") -> Iterator[callable]
         disable=not err.is_terminal,
     )
     with bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+        yield _Bar(bar, bar.add_task(description, total=total))
 
 
 def info(message: str) -> None:

@@ -38,7 +38,9 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str = "tabl
         writer.writerow(columns)
         writer.writerows([[_plain(v) for v in row] for row in rows])
     elif fmt == "json":
-        sys.stdout.write(json.dumps([{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows], indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps([{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows], indent=2) + "\n"
+        )
     else:
         table = Table(*columns, show_lines=False)
         for row in rows:

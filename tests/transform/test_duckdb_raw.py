@@ -51,7 +51,9 @@ def read(con, lake, table, *files: tuple[dt.date, str]) -> list[dict]:
     """The files' rows as dicts (contract columns + partition_dt), via raw_files_select."""
     cursor = con.execute(raw_files_select(lake, table, list(files)))
     names = [d[0] for d in cursor.description]
-    return sorted((dict(zip(names, row, strict=True)) for row in cursor.fetchall()), key=lambda r: [str(v) for v in r.values()])
+    return sorted(
+        (dict(zip(names, row, strict=True)) for row in cursor.fetchall()), key=lambda r: [str(v) for v in r.values()]
+    )
 
 
 def expected(rows, day):

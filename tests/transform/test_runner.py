@@ -369,3 +369,45 @@ def test_the_report_counts_each_published_weeks_rows(tmp_path):
     assert len(weekly_rows(lake, "yr_wk_num = 202602")) == 2
     saved = load_reports(Lake(lake.url), limit=1)[0]
     assert [w["rows"] for w in saved["weeks"]] == [2, 1]
+
+
+# -- passes: groups of weeks computed and published together ----------------------------------------
+
+
+def test_inputs_split_into_passes_of_whole_weeks():
+    from retailflow.transform.inputs import RawFile, RunInputs
+
+    days = {202601: [dt.date(2025, 12, 30)], 202602: [dt.date(2026, 1, 5), dt.date(2026, 1, 6)], 202603: []}
+    files = [RawFile(d, "sales", f"raw/dt={d}/sales.csv.gz") for ds in days.values() for d in ds]
+    inputs = RunInputs(facts={"sales": files}, week_days=days)
+    passes = inputs.passes(2)
+    assert [p.weeks for p in passes] == [[202601, 202602], [202603]]
+    assert [f.day for f in passes[0].facts["sales"]] == [
+        dt.date(2025, 12, 30),
+        dt.date(2026, 1, 5),
+        dt.date(2026, 1, 6),
+    ]
+    assert passes[1].facts["sales"] == []
+    assert [p.weeks for p in inputs.passes(0)] == [[202601, 202602, 202603]]
+
+
+def test_one_week_per_pass_gives_the_same_output_and_isolates_a_failing_week(tmp_path):
+    from tests.transform.lakebuilder import write_edge_cases
+
+    together = write_edge_cases(LakeBuilder(tmp_path / "together"))
+    run_lake(together.url, None)
+    apart = write_edge_cases(LakeBuilder(tmp_path / "apart"))
+    report = run_lake(apart.url, None, weeks_per_pass=1)
+    assert weekly_rows(apart) == weekly_rows(together)
+    assert report.status == "success" and report.durations_s["compute"] > 0
+    # A bad day in one week: that week fails, the weeks of the other passes are still published.
+    apart.day("2026-01-07", sales=[sale(999, 1, 10, "2026-01-07", "x", "1.00", "1.00")])
+    with pytest.raises(RunFailed):
+        run_lake(apart.url, None, weeks_per_pass=1)
+    latest = json.loads(sorted((apart.root / "_state" / "runs").glob("*.json"))[-1].read_text())
+    assert {w["yr_wk_num"]: w["status"] for w in latest["weeks"]} == {
+        202601: "published",
+        202602: "failed",
+        202653: "published",
+        202701: "published",
+    }

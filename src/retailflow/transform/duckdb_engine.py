@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tempfile
 from typing import Any
 
@@ -30,15 +31,26 @@ def connect(lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def default_memory_limit() -> str:
+    """Half the machine's memory: DuckDB's own default (80%) leaves too little for anything else."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(1, total // 2 // 2**20)}MB"
+
+
 class DuckDBEngine:
     name = "duckdb"
+    # A few weeks per pass bounds memory by those weeks, not by the whole history (--all over years).
+    weeks_per_pass = 4
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None):
         self.con: duckdb.DuckDBPyConnection | None = None
         self.threads = threads
+        self.memory_limit = memory_limit or default_memory_limit()
 
     def load(self, lake: Lake, inputs: RunInputs) -> None:
+        self.close()  # a new pass starts from a fresh database
         self.con = connect(lake)
+        self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
         if self.threads:
             self.con.execute(f"SET threads = {int(self.threads)}")
         for table_name, files in inputs.facts.items():

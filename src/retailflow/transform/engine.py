@@ -12,6 +12,7 @@ from retailflow.transform.plan import Step
 
 class Engine(Protocol):
     name: str
+    weeks_per_pass: int  # weeks computed together by default; 0 = all at once
 
     def load(self, lake: Lake, inputs: RunInputs) -> None:
         """Register the raw files as the plan's input views (raw_<table>, all text + partition_dt)."""

@@ -47,17 +47,19 @@ def make_engine(settings: Settings) -> Engine:
         return SparkEngine(master=settings.spark_master, conf=settings.spark_conf_dict())
     from retailflow.transform.duckdb_engine import DuckDBEngine
 
-    return DuckDBEngine()
+    return DuckDBEngine(memory_limit=settings.duckdb_memory_limit or None)
 
 
 def run(
     settings: Settings,
     days: list[dt.date] | None = None,
     engine: Engine | None = None,
-    on_step: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RunReport:
-    """Recompute the weeks touching ``days`` (every week with raw data when None) and publish them."""
-    step = on_step or (lambda _name: None)
+    """Recompute the weeks touching ``days`` (every week with raw data when None) and publish them.
+
+    ``on_progress(done, total)`` follows the passes (groups of weeks computed and published together)."""
+    progress = on_progress or (lambda _done, _total: None)
     lake = Lake(settings.lake)
     lake.ensure_writable()
     engine = engine or make_engine(settings)
@@ -73,10 +75,18 @@ def run(
     try:
         with timer("plan"):
             inputs = _choose_inputs(lake, days, report)
-        step("planned")
-        ready = [w for w in report.weeks if not w.errors]
-        if ready:
-            _compute_and_publish(settings, lake, engine, inputs, report, timer, step)
+        passes = inputs.passes(settings.weeks_per_pass or engine.weeks_per_pass) if inputs.weeks else []
+        progress(0, len(passes) + 1)
+        plan = build_plan(SPARK if engine.name == "spark" else DUCKDB)
+        for number, batch in enumerate(passes, start=1):
+            _compute_and_publish(settings, lake, engine, batch, plan, report, timer)
+            progress(number, len(passes) + 1)
+        if any(w.status == "published" for w in report.weeks):
+            with timer("catalog"):
+                from retailflow.catalog import build_catalog
+
+                build_catalog(lake)
+        progress(len(passes) + 1, len(passes) + 1)
     except Exception as exc:
         report.error = str(exc)
         report.status = FAILED
@@ -145,7 +155,7 @@ def _choose_inputs(lake: Lake, days: list[dt.date] | None, report: RunReport) ->
             result.errors += [s.describe() for s in broken]
             result.errors.append("Re-export those days (retailflow export --date ...) and run again.")
             continue
-        inputs.weeks.append(week)
+        inputs.week_days[week] = week_days
         for d in week_days:
             report.inputs.append({"day": d.isoformat(), "version": state(d).version, "manifest": state(d).has_manifest})
             for table in FACT_TABLES:
@@ -156,23 +166,21 @@ def _choose_inputs(lake: Lake, days: list[dt.date] | None, report: RunReport) ->
     return inputs
 
 
-def _compute_and_publish(settings, lake, engine, inputs, report, timer, step) -> None:
+def _compute_and_publish(settings, lake, engine, inputs, plan, report, timer) -> None:
+    """One pass: compute a group of weeks, check them, and publish those that pass."""
     with timer("load"):
         engine.load(lake, inputs)
     with timer("compute"):
-        engine.execute(build_plan(SPARK if engine.name == "spark" else DUCKDB))
+        engine.execute(plan)
         dim_counts = {r["table_name"]: r for r in engine.fetch("dim_counts")}
         counts = engine.fetch("counts_sales") + engine.fetch("counts_inventory")
         reconciliation = {r["yr_wk_num"]: r for r in engine.fetch("reconciliation")}
-    step("computed")
 
+    weeks = [w for w in report.weeks if w.yr_wk_num in inputs.week_days]
     _check_dimensions(dim_counts, report)
-    _check_counts(settings, inputs, counts, report)
-    _check_reconciliation(reconciliation, report)
-    passing = [w.yr_wk_num for w in report.weeks if not w.errors]
-    for w in report.weeks:
-        if w.errors:
-            w.status = "failed"
+    _check_counts(settings, inputs, counts, weeks, report)
+    _check_reconciliation(reconciliation, weeks)
+    passing = [w.yr_wk_num for w in weeks if not w.errors]
 
     staging = f"{STAGING}/{report.run_id}"
     publication = Publication()
@@ -189,19 +197,11 @@ def _compute_and_publish(settings, lake, engine, inputs, report, timer, step) ->
         if passing:
             for table, staged in engine.stage_dims(lake, staging).items():
                 publication.add(staged, f"{layout.curated_table(table)}/{layout.PART_FILE}")
-    step("written")
     with timer("publish"):
-        report.outputs = publish(lake, publication)
-    for w in report.weeks:
-        if w.yr_wk_num in passing:
-            w.status = "published"
-    step("published")
-    if passing:
-        with timer("catalog"):
-            from retailflow.catalog import build_catalog
-
-            build_catalog(lake)
-        step("cataloged")
+        report.outputs += publish(lake, publication)
+    lake.remove(staging, recursive=True)
+    for w in weeks:
+        w.status = "published" if w.yr_wk_num in passing else "failed"
 
 
 def _check_dimensions(dim_counts: dict[str, dict[str, Any]], report: RunReport) -> None:
@@ -223,9 +223,11 @@ def _check_dimensions(dim_counts: dict[str, dict[str, Any]], report: RunReport) 
         report.warnings.append(message)
 
 
-def _check_counts(settings: Settings, inputs: RunInputs, counts: list[dict[str, Any]], report: RunReport) -> None:
+def _check_counts(
+    settings: Settings, inputs: RunInputs, counts: list[dict[str, Any]], weeks: list[WeekResult], report: RunReport
+) -> None:
     by_key = {(r["partition_dt"], r["table_name"]): r for r in counts}
-    week_of_day = {dt.date.fromisoformat(d): w for w in report.weeks for d in w.days}
+    week_of_day = {dt.date.fromisoformat(d): w for w in weeks for d in w.days}
     for day in inputs.days:
         for table in FACT_TABLES:
             r = by_key.get((day, table.name), {})
@@ -255,10 +257,8 @@ def _check_counts(settings: Settings, inputs: RunInputs, counts: list[dict[str, 
                 )
 
 
-def _check_reconciliation(reconciliation: dict[int, dict[str, Any]], report: RunReport) -> None:
-    for week in report.weeks:
-        if week.status == "failed" and not week.days:
-            continue
+def _check_reconciliation(reconciliation: dict[int, dict[str, Any]], weeks: list[WeekResult]) -> None:
+    for week in weeks:
         r = reconciliation.get(week.yr_wk_num)
         if r is None:
             week.rows = 0
@@ -284,7 +284,8 @@ def _timer(report: RunReport):
         try:
             yield
         finally:
-            report.durations_s[name] = round(time.perf_counter() - start, 3)
+            elapsed = time.perf_counter() - start
+            report.durations_s[name] = round(report.durations_s.get(name, 0.0) + elapsed, 3)  # summed over passes
 
     return span
 

@@ -34,6 +34,7 @@ CSV_OPTIONS = {
 
 class SparkEngine:
     name = "spark"
+    weeks_per_pass = 0  # all weeks in one job: the cluster spreads them
 
     def __init__(self, master: str = "local[*]", conf: dict[str, str] | None = None, session=None):
         self.master, self.conf = master, conf or {}
