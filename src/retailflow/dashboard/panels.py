@@ -102,7 +102,7 @@ class Panel:
     id: str
     title: str
     chart: str  # kpi | line | bar | map | table | pie
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...]  # from METRICS; table panels list columns instead
     dataset: str = "store_week_category"
     group_by: tuple[str, ...] = ()
     order_by: str | None = None  # a metric or column; descending unless ascending
@@ -156,7 +156,7 @@ PANELS: tuple[Panel, ...] = (
         "top_products_low_stock",
         "Products with the largest potential low-stock impact",
         "table",
-        ("potential_low_stock_impact",),
+        (),
         dataset="store_product_week",
         order_by="potential_low_stock_impact",
         limit=10,
@@ -176,7 +176,7 @@ PANELS: tuple[Panel, ...] = (
         "products_at_risk",
         "Products most at risk: least weeks of supply",
         "table",
-        ("weeks_of_supply",),
+        (),
         dataset="store_product_week",
         order_by="weeks_of_supply",
         ascending=True,
