@@ -14,11 +14,14 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def chrome(width: int = 1400, height: int = 2200):
-    """A headless browser, or a skip outside CI when Chromium is not installed (CI installs it)."""
+    """A headless browser (window width x height), or a skip outside CI when Chromium is not installed (CI
+    installs it). Give it back with close()."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         if os.environ.get("CI"):
             pytest.fail("chromium and chromium-driver must be installed in CI (.ci/run installs them)")
-        pytest.skip("Debian's chromium and chromium-driver are not installed")
+        pytest.skip(
+            "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -39,7 +42,11 @@ def chrome(width: int = 1400, height: int = 2200):
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    except Exception:
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
     driver._retailflow_profile = profile
     return driver
 
@@ -58,5 +65,10 @@ def screenshot(driver, name: str) -> Path:
     return path
 
 
-def severe_console_messages(driver) -> list[str]:
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+def severe_console_messages(driver, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The console's errors since the last call, but those that contain one of the ignore strings."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry["level"] == "SEVERE" and not any(text in entry["message"] for text in ignore)
+    ]

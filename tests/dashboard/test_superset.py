@@ -1,6 +1,7 @@
 """Superset for real: a small published lake, `server.up` on a free loopback port, the bundle imported, every
-chart queried through the REST API, the headline figures against the catalog, the dashboard rendered in
-headless Chromium, and a week published while Superset runs.
+chart queried through the REST API, the headline figures and their change against the week before against
+the catalog (for all stores and for one), the dashboard rendered in headless Chromium (tests/dashboard/
+browser.py), and a week published while Superset runs.
 
 Needs .venv-superset (`make superset`, which `make test` runs first). Fiscal weeks: 202602 = 2026-01-04..10,
 202603 = 2026-01-11..17 are published by the fixture; 202604 = 2026-01-18..24 by the refresh test.
@@ -12,11 +13,8 @@ import datetime as dt
 import io
 import json
 import math
-import os
 import secrets
-import shutil
 import socket
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -27,21 +25,27 @@ import pytest
 from retailflow.config import Settings
 from retailflow.dashboard import panels
 from retailflow.dashboard.superset import server
-from retailflow.dashboard.superset.bundle import DASHBOARD_SLUG, build_bundle, chart_specs, dataset_specs
+from retailflow.dashboard.superset.bundle import (
+    CHANGE,
+    CUBE_PREVIOUS,
+    DASHBOARD_SLUG,
+    build_bundle,
+    chart_specs,
+    dataset_specs,
+)
 from retailflow.export import export_days
-from retailflow.lake import Lake
+from retailflow.lake import Lake, layout
 from retailflow.source import open_source
 from retailflow.source.duckdb_source import url_of
 from retailflow.source.generate import GenerateSpec, generate
 from retailflow.transform.runner import run
+from tests.dashboard.browser import chrome, close, screenshot, severe_console_messages
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("superset")]
 
 SPEC = GenerateSpec(dt.date(2026, 1, 4), dt.date(2026, 1, 24), stores=12, products=15, seed=11)
 DAYS = [SPEC.start + dt.timedelta(days=n) for n in range(21)]
 FIRST_WEEKS, NEW_WEEK = DAYS[:14], DAYS[14:]
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Superset's prebuilt frontend always loads a telemetry pixel from this host; offline it fails to load.
 # That is the only console error allowed, and only for that host.
 TELEMETRY_HOST = "apachesuperset.gateway.scarf.sh"
@@ -80,6 +84,24 @@ class Pipeline:
     def latest_week(self) -> int:
         return self.query("SELECT MAX(yr_wk_num) AS week FROM weekly_sales_inventory")["week"]
 
+    def week_before(self, week: int) -> int:
+        """The fiscal week that starts 7 days before this one."""
+        return self.query(
+            "SELECT DISTINCT yr_wk_num AS week FROM weekly_sales_inventory WHERE week_start_dt = "
+            "(SELECT MIN(week_start_dt) FROM weekly_sales_inventory WHERE yr_wk_num = $week) - 7",
+            {"week": week},
+        )["week"]
+
+    def headline(self, week: int, store_desc: str | None = None) -> dict:
+        """panels.headline_sql() for a week, of one store (by name) or of all."""
+        sql = panels.headline_sql()
+        if store_desc is not None:
+            sql = sql.replace(layout.WEEKLY_TABLE, panels.ENRICHED).replace(
+                "WHERE yr_wk_num = $week", "WHERE yr_wk_num = $week AND store_desc = $store"
+            )
+            return self.query(sql, {"week": week, "store": store_desc})
+        return self.query(sql, {"week": week})
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -115,29 +137,66 @@ def charts(api) -> dict[str, dict]:
     return {c["uuid"]: c for c in answer["result"]}
 
 
-def chart_data(api, chart_id: int, filters: list[dict] | None = None) -> list[dict]:
-    """The rows of a chart's saved query, with extra filters, through POST /api/v1/chart/data."""
+def chart_data(api, chart_id: int, filters: list[dict] | None = None, metrics: list[str] | None = None) -> list[dict]:
+    """The rows of a chart's saved query, with extra filters (what the native filters add) and other metrics
+    of its dataset if given, through POST /api/v1/chart/data."""
     context = json.loads(api.get(f"/api/v1/chart/{chart_id}")["result"]["query_context"])
     for query in context["queries"]:
         query["filters"] = query.get("filters", []) + (filters or [])
+        if metrics is not None:
+            query["metrics"] = metrics
     context["force"] = True
     (result,) = api.post("/api/v1/chart/data", context)["result"]
     assert not result.get("error"), result
     return result["data"]
 
 
-def headline(api, charts, week: int) -> dict[str, float]:
-    """The headline figures the dashboard's KPI charts show for a week."""
+def week_filter(week: int) -> list[dict]:
+    return [{"col": "yr_wk_num", "op": "==", "val": week}]
+
+
+def headline(api, charts, week: int, filters: list[dict] = ()) -> dict[str, float]:
+    """The headline figures the dashboard's Big Number charts show for a week."""
     figures = {}
     for spec in chart_specs():
-        if spec.panel.chart == "kpi":
+        if spec.panel.chart == "kpi" and spec.viz_type == "big_number_total":
             (metric,) = spec.metrics
-            (row,) = chart_data(api, charts[spec.uuid]["id"], [{"col": "yr_wk_num", "op": "==", "val": week}])
+            (row,) = chart_data(api, charts[spec.uuid]["id"], week_filter(week) + list(filters))
             figures[metric] = row[metric]
     return figures
 
 
-def assert_same_figures(shown: dict[str, float], expected: dict) -> None:
+def change_chart():
+    (spec,) = [s for s in chart_specs() if s.panel.chart == "kpi" and s.dataset == CUBE_PREVIOUS]
+    return spec
+
+
+def changes(api, charts, week: int, filters: list[dict] = ()) -> dict[str, float | None]:
+    """What the headline's change chart shows for a week: {metric: change}."""
+    (row,) = chart_data(api, charts[change_chart().uuid]["id"], week_filter(week) + list(filters))
+    assert set(row) == {CHANGE + name for name in panels.HEADLINE}
+    return {name: row[CHANGE + name] for name in panels.HEADLINE}
+
+
+def both_weeks(api, charts, week: int, filters: list[dict] = ()) -> tuple[dict, dict]:
+    """The headline metrics and their week-before twins (prev_<metric>) from the change chart's dataset."""
+    previous = [panels.PREVIOUS + name for name in panels.HEADLINE]
+    (row,) = chart_data(
+        api, charts[change_chart().uuid]["id"], week_filter(week) + list(filters), [*panels.HEADLINE, *previous]
+    )
+    return {n: row[n] for n in panels.HEADLINE}, {n: row[panels.PREVIOUS + n] for n in panels.HEADLINE}
+
+
+def expected_changes(now: dict, before: dict) -> dict[str, float]:
+    """As the HTML headline shows them: percentage points for a percent, else the relative change."""
+    out = {}
+    for name in panels.HEADLINE:
+        a, b = float(now[name]), float(before[name])
+        out[name] = 100 * (a - b) if panels.METRICS[name].change_in_points else (a - b) / abs(b)
+    return out
+
+
+def assert_same_figures(shown: dict, expected: dict) -> None:
     assert set(shown) == set(panels.HEADLINE)
     for name in panels.HEADLINE:
         assert math.isclose(float(shown[name]), float(expected[name]), rel_tol=1e-9, abs_tol=1e-9), name
@@ -199,42 +258,38 @@ def test_the_headline_figures_are_the_catalogs(api, charts, pipeline):
     assert_same_figures(headline(api, charts, week), expected)
 
 
+def test_the_change_against_the_week_before_is_the_catalogs(api, charts, pipeline):
+    week = pipeline.latest_week()
+    before_week = pipeline.week_before(week)
+    assert (week, before_week) == (202603, 202602)
+    now, before = pipeline.headline(week), pipeline.headline(before_week)
+    shown_now, shown_before = both_weeks(api, charts, week)
+    assert_same_figures(shown_now, now)
+    assert_same_figures(shown_before, before)
+    assert_same_figures(changes(api, charts, week), expected_changes(now, before))
+    # The first published week has no week before: nothing to compare with.
+    assert set(changes(api, charts, before_week).values()) == {None}
+
+
+def test_a_store_filter_selects_that_stores_figures_in_both_weeks(api, charts, pipeline):
+    week = pipeline.latest_week()
+    before_week = pipeline.week_before(week)
+    store = pipeline.query(
+        f"SELECT store_desc FROM {panels.ENRICHED} WHERE yr_wk_num = $week AND store_desc IS NOT NULL "
+        "GROUP BY 1 ORDER BY SUM(total_sales_amt) DESC LIMIT 1",
+        {"week": week},
+    )["store_desc"]
+    now, before = pipeline.headline(week, store), pipeline.headline(before_week, store)
+    assert 0 < now["sales_amt"] < pipeline.headline(week)["sales_amt"]
+    only_store = [{"col": "store_desc", "op": "IN", "val": [store]}]
+    shown_now, shown_before = both_weeks(api, charts, week, only_store)
+    assert_same_figures(shown_now, now)
+    assert_same_figures(shown_before, before)
+    assert_same_figures(changes(api, charts, week, only_store), expected_changes(now, before))
+    assert_same_figures(headline(api, charts, week, only_store), now)  # the Big Numbers follow the filter too
+
+
 # -- the dashboard in a browser ------------------------------------------------------------------------
-
-
-def chrome():
-    """Debian's headless Chromium through Selenium; a skip only outside CI when it is not installed."""
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromium-driver must be installed in CI (.ci/run installs them)")
-        pytest.skip(
-            "Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="retailflow-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1600,2400",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options), profile
-    except Exception:
-        shutil.rmtree(profile, ignore_errors=True)
-        raise
 
 
 # Per chart on the page: its type, whether it shows rendered content, is still loading, or shows an error.
@@ -256,6 +311,8 @@ for (const el of document.querySelectorAll('[data-test-chart-id]')) {
     loading: !!holder.querySelector('.loading, [data-test="loading-indicator"]'),
     error: !!holder.querySelector('.ant-alert-error, .alert-danger, [role="alert"]'),
     text: holder.innerText.slice(0, 300),
+    cells: viz === 'table' ? Array.from(el.querySelectorAll('table tbody tr:first-child td'))
+      .map(td => td.innerText.trim()) : null,
   };
 }
 return states;
@@ -267,7 +324,7 @@ def test_the_dashboard_renders_in_a_browser(superset, charts, pipeline):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver, profile = chrome()
+    driver = chrome(1600, 2400)
     try:
         driver.get(f"{superset.url}/login/")
         WebDriverWait(driver, 60).until(ec.presence_of_element_located((By.ID, "username")))
@@ -289,12 +346,10 @@ def test_the_dashboard_renders_in_a_browser(superset, charts, pipeline):
         try:
             states = WebDriverWait(driver, 120, poll_frequency=1).until(settled)
         except Exception:
-            ARTIFACTS.mkdir(exist_ok=True)
-            driver.save_screenshot(str(ARTIFACTS / "superset-dashboard-timeout.png"))
+            screenshot(driver, "superset-dashboard-timeout.png")
             raise AssertionError(f"charts did not render: {driver.execute_script(CHART_STATES_JS)}") from None
         time.sleep(1)  # let the last animation frame paint before the screenshot
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "superset-dashboard.png"))
+        screenshot(driver, "superset-dashboard.png")
 
         failed = {k: v["text"] for k, v in states.items() if v["error"]}
         assert not failed, failed
@@ -305,18 +360,19 @@ def test_the_dashboard_renders_in_a_browser(superset, charts, pipeline):
         # The week filter defaults to the latest week: the Sales figure is that week's.
         sales_chart = next(s for s in chart_specs() if s.panel.chart == "kpi" and s.metrics == ["sales_amt"])
         week = pipeline.latest_week()
-        sales = pipeline.query(panels.headline_sql(), {"week": week})["sales_amt"]
-        assert states[str(charts[sales_chart.uuid]["id"])]["header"] == f"${sales:,.2f}"
+        now = pipeline.headline(week)
+        assert states[str(charts[sales_chart.uuid]["id"])]["header"] == f"${now['sales_amt']:,.2f}"
 
-        severe = [
-            e["message"]
-            for e in driver.get_log("browser")
-            if e["level"] == "SEVERE" and TELEMETRY_HOST not in e["message"]
+        # Under the figures, their change against the week before, each as the HTML headline shows it.
+        change = expected_changes(now, pipeline.headline(pipeline.week_before(week)))
+        shown = states[str(charts[change_chart().uuid]["id"])]["cells"]
+        assert shown == [
+            f"{change[n]:+.1f}" if panels.METRICS[n].change_in_points else f"{change[n]:+.1%}" for n in panels.HEADLINE
         ]
-        assert not severe, severe
+
+        assert not severe_console_messages(driver, ignore=(TELEMETRY_HOST,))
     finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+        close(driver)
 
 
 # -- refreshing the lake while Superset runs -----------------------------------------------------------
@@ -332,6 +388,7 @@ def test_a_week_published_while_superset_runs_is_queried(api, charts, pipeline):
     weeks_after = {row["week_start_dt"] for row in chart_data(api, charts[trend.uuid]["id"])}
     assert len(weeks_after) == 3 and weeks_before < weeks_after
     assert pipeline.latest_week() == 202604
-    expected = pipeline.query(panels.headline_sql(), {"week": 202604})
+    expected = pipeline.headline(202604)
     assert_same_figures(headline(api, charts, 202604), expected)
+    assert_same_figures(changes(api, charts, 202604), expected_changes(expected, pipeline.headline(202603)))
     assert server.status(pipeline.lake)["running"]

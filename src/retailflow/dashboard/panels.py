@@ -8,6 +8,12 @@ Everything a panel shows is a metric over one of two datasets, queried from the 
 
 A metric is a sum, or a ratio of sums, of additive columns: the same definition becomes SQL (Superset,
 tests) and JavaScript (the HTML page), so the figures agree everywhere.
+
+The headline also compares each figure with the week before. The HTML page does that itself from the cube;
+Superset reads ``cube_with_previous_sql()``, the cube with each cell's figures of the week before beside
+its own (``prev_<column>``), so its native filters (week, market, state, store, category) select the
+current and the previous figures together. ``Metric.sql(PREVIOUS)`` and ``Metric.change_sql()`` are the
+metrics over it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ CUBE_DIMENSIONS = (
     "longitude",
     "category_name",
 )
+PREVIOUS = "prev_"  # prefix of the week-before columns of cube_with_previous_sql()
 
 
 @dataclass(frozen=True)
@@ -52,14 +59,31 @@ class Metric:
     complement: bool = False  # 1 - ratio
     format: str = "money"  # money | number | percent | price
 
-    def sql(self) -> str:
-        """The metric as an aggregate over the dataset's additive columns."""
-        num = f"SUM({self.numerator})"
+    def sql(self, prefix: str = "") -> str:
+        """The metric as an aggregate over the dataset's additive columns; over the week before with
+        ``prefix=PREVIOUS`` (the ``prev_`` columns of cube_with_previous_sql())."""
+        num = f"SUM({prefix}{self.numerator})"
         if self.denominator is None:
             return num
-        den = f"SUM({self.denominator})" if self.scale == 1 else f"({self.scale} * SUM({self.denominator}))"
+        den = f"SUM({prefix}{self.denominator})"
+        if self.scale != 1:
+            den = f"({self.scale} * {den})"
         ratio = f"CAST({num} AS DOUBLE) / NULLIF({den}, 0)"
         return f"(1 - {ratio})" if self.complement else ratio
+
+    @property
+    def change_in_points(self) -> bool:
+        """A percent changes by percentage points; anything else by a relative change."""
+        return self.format == "percent"
+
+    def change_sql(self) -> str:
+        """The change against the week before over cube_with_previous_sql(), as the HTML headline shows it:
+        percentage points, 100 x (now - before), for a percent; else (now - before) / |before|, a fraction
+        (0.05 = +5 %). NULL when the week before has no figure (or, for a relative change, 0)."""
+        now, before = f"CAST({self.sql()} AS DOUBLE)", f"CAST({self.sql(PREVIOUS)} AS DOUBLE)"
+        if self.change_in_points:
+            return f"(100 * ({now} - {before}))"
+        return f"(({now} - {before}) / ABS(NULLIF({before}, 0)))"
 
     def spec(self) -> dict:
         """The metric for the page's JavaScript, which evaluates it over filtered rows."""
@@ -236,6 +260,41 @@ def cube_sql(weeks: int | None = None) -> str:
         else ""
     )
     return f"SELECT {dims},\n       {cols}\nFROM {ENRICHED}\n{recent}\nGROUP BY {dims}"
+
+
+def cube_with_previous_sql() -> str:
+    """store_week_category_with_previous: the cube (all weeks), each cell with its own figures of the week
+    before (week_start_dt - 7 days) as ``prev_<column>``.
+
+    The cells of a week are those of that week and of the week before, so a store/category that sold only
+    the week before still counts in the comparison: its current columns are NULL there, as are the
+    ``prev_`` columns of a cell new this week, and of every cell when the week before is not published.
+    SUM skips NULLs, so every metric re-aggregates over any filter exactly as over the cube."""
+    cell = ", ".join(f"c.{d}" for d in CUBE_DIMENSIONS if d not in ("yr_wk_num", "week_start_dt"))
+    now = ",\n       ".join(f"cur.{name}" for name in CUBE_COLUMNS)
+    before = ",\n       ".join(f"prev.{name} AS {PREVIOUS}{name}" for name in CUBE_COLUMNS)
+
+    def same_cell(alias: str, week_start: str) -> str:
+        return (
+            f"{alias}.week_start_dt = {week_start} AND {alias}.store_key = g.store_key "
+            f"AND {alias}.category_name IS NOT DISTINCT FROM g.category_name"
+        )
+
+    return (
+        f"WITH cube AS (\n{cube_sql(None)}\n),\n"
+        "weeks AS (SELECT DISTINCT yr_wk_num, week_start_dt FROM cube),\n"
+        "grid AS (  -- the cells of each week, and of the week before it\n"
+        f"  SELECT c.yr_wk_num, c.week_start_dt, {cell} FROM cube c\n"
+        f"  UNION SELECT w.yr_wk_num, w.week_start_dt, {cell}\n"
+        "  FROM cube c JOIN weeks w ON w.week_start_dt = c.week_start_dt + 7\n"
+        ")\n"
+        f"SELECT {', '.join(f'g.{d}' for d in CUBE_DIMENSIONS)},\n"
+        f"       {now},\n"
+        f"       {before}\n"
+        "FROM grid g\n"
+        f"LEFT JOIN cube cur ON {same_cell('cur', 'g.week_start_dt')}\n"
+        f"LEFT JOIN cube prev ON {same_cell('prev', 'g.week_start_dt - 7')}"
+    )
 
 
 def store_product_sql() -> str:

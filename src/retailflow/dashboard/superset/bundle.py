@@ -8,6 +8,10 @@ The zip is Superset's v1 export layout, under one root folder:
     databases/retailflow.yaml                    the catalog, opened read-only (DuckDB allows many readers)
     datasets/retailflow/store_week_category.yaml virtual dataset: panels.cube_sql(), metrics from panels.METRICS
     datasets/retailflow/store_product_week.yaml  virtual dataset: panels.store_product_sql()
+    datasets/retailflow/store_week_category_with_previous.yaml
+                                                 virtual dataset: panels.cube_with_previous_sql(), the cube
+                                                 with the week before's columns (prev_*); metrics: each
+                                                 metric, prev_<metric> and change_<metric>
     charts/<panel>.yaml                          one chart per panel (one per headline figure for the KPI panel)
     dashboards/retailflow.yaml                   layout from the panels' widths, native filters from panels.FILTERS
 
@@ -17,12 +21,16 @@ uuid5 of the objects' names, so importing again replaces the same objects instea
 files are JSON, which is YAML too: the pipeline's own environment has no YAML library, and Superset's
 loader (PyYAML) reads it. The function is pure: the same dashboard and path give the same bytes.
 
-Chart types: kpi -> one ``big_number_total`` per metric; line -> ``echarts_timeseries_line`` over the
-panel's date column; bar -> ``echarts_timeseries_bar`` with a category x-axis; table -> ``table`` in raw
-mode (columns, order, row limit, the panel's row condition); pie -> ``pie``; map -> ``country_map`` of the
-USA by state (ISO code ``'US-' || prov_state_cd``, a computed column of the cube), coloured by the panel's
-first metric: it ships its own shapes, so it needs no map tiles, tokens or network. Being additive, the
-metric re-aggregates exactly from stores to states.
+Chart types: kpi -> one ``big_number_total`` per metric, then a one-row ``table`` "Change against the week
+before" over the with-previous dataset: one column per metric, its change_<metric> (relative change, or
+percentage points for a percent; green when better, red when worse, as the HTML headline). Superset's own
+period comparisons (the trendline Big Number, "Big Number with Time Period Comparison") compare time ranges
+and cannot follow the week select filter, so the week before travels in the dataset instead.
+line -> ``echarts_timeseries_line`` over the panel's date column; bar -> ``echarts_timeseries_bar`` with a
+category x-axis; table -> ``table`` in raw mode (columns, order, row limit, the panel's row condition);
+pie -> ``pie``; map -> ``country_map`` of the USA by state (ISO code ``'US-' || prov_state_cd``, a computed
+column of the cube), coloured by the panel's first metric: it ships its own shapes, so it needs no map
+tiles, tokens or network. Being additive, the metric re-aggregates exactly from stores to states.
 
 Every chart also carries a saved query context (what Superset's chart-data API and reports run): the
 dashboard itself builds its queries in the browser from the chart's form data.
@@ -52,10 +60,13 @@ DATABASE_NAME = "retailflow"
 DASHBOARD_SLUG = "retailflow"
 CUBE = "store_week_category"
 STORE_PRODUCT = "store_product_week"
+CUBE_PREVIOUS = "store_week_category_with_previous"
+CHANGE = "change_"  # prefix of the change metrics of CUBE_PREVIOUS (panels.PREVIOUS for the week-before ones)
 STATE_ISO = "state_iso"  # computed column of the cube for the country map: 'US-' || prov_state_cd
 PLACEHOLDER_DATASOURCE = {"id": 0, "type": "table"}  # the importer fills in the real dataset id
 
 NUMBER_FORMATS = {"money": "$,.2f", "price": "$,.2f", "percent": ".1%", "number": ",.2~f"}
+CHANGE_FORMATS = {"relative": "+.1%", "points": "+.1f"}  # as template.html's renderKpi: +5.1%, +1.2 (pts)
 LABELS = {  # column headers; metric columns and filter columns take their labels from panels.py
     "week_start_dt": "Week start",
     "store_key": "Store key",
@@ -74,7 +85,7 @@ LABELS = {  # column headers; metric columns and filter columns take their label
     "store_products": "Store products",
     STATE_ISO: "State (ISO 3166-2)",
 }
-HEIGHTS = {"kpi": 26, "line": 50, "bar": 50, "pie": 50, "table": 50, "map": 60}  # grid units of 8 px
+HEIGHTS = {"kpi": 26, "change": 18, "line": 50, "bar": 50, "pie": 50, "table": 50, "map": 60}  # grid units of 8 px
 
 
 def object_uuid(kind: str, name: str) -> str:
@@ -114,11 +125,37 @@ def _select_list(sql: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class DatasetMetric:
+    name: str
+    label: str
+    expression: str
+    d3format: str | None
+
+
+def _metric(m: Metric) -> DatasetMetric:
+    return DatasetMetric(m.name, m.label, m.sql(), NUMBER_FORMATS.get(m.format))
+
+
+def _previous_metric(m: Metric) -> DatasetMetric:
+    return DatasetMetric(
+        panels.PREVIOUS + m.name, f"{m.label}, week before", m.sql(panels.PREVIOUS), NUMBER_FORMATS.get(m.format)
+    )
+
+
+def _change_metric(m: Metric) -> DatasetMetric:
+    if m.change_in_points:
+        label, d3format = f"{m.label} vs week before (pts)", CHANGE_FORMATS["points"]
+    else:
+        label, d3format = f"{m.label} vs week before", CHANGE_FORMATS["relative"]
+    return DatasetMetric(CHANGE + m.name, label, m.change_sql(), d3format)
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     name: str
     sql: str
     columns: tuple[tuple[str, str, str | None], ...]  # (name, type, expression or None)
-    metrics: tuple[Metric, ...] = ()
+    metrics: tuple[DatasetMetric, ...] = ()
     main_dttm_col: str = "week_start_dt"
 
     @property
@@ -131,14 +168,29 @@ class DatasetSpec:
 
 
 def dataset_specs(dashboard: Dashboard = DASHBOARD) -> dict[str, DatasetSpec]:
-    """The two datasets every panel reads, by name."""
-    cube_columns = [(name, _SOURCE_TYPES[name], None) for name in panels.CUBE_DIMENSIONS]
-    cube_columns += [(name, _aggregate_type(expr), None) for name, expr in panels.CUBE_COLUMNS.items()]
-    cube_columns.append((STATE_ISO, "VARCHAR", "'US-' || prov_state_cd"))
+    """The datasets the panels read, by name: the cube, the store/product rows, and the cube with the week
+    before (for the headline's changes)."""
+    dimensions = [(name, _SOURCE_TYPES[name], None) for name in panels.CUBE_DIMENSIONS]
+    additive = [(name, _aggregate_type(expr), None) for name, expr in panels.CUBE_COLUMNS.items()]
+    previous = [(panels.PREVIOUS + name, type_, None) for name, type_, _ in additive]
+    state_iso = (STATE_ISO, "VARCHAR", "'US-' || prov_state_cd")
     product_columns = [(name, _SOURCE_TYPES[name], None) for name in _select_list(panels.store_product_sql())]
+    metrics = list(dashboard.metrics.values())
     return {
-        CUBE: DatasetSpec(CUBE, panels.cube_sql(None), tuple(cube_columns), tuple(dashboard.metrics.values())),
+        CUBE: DatasetSpec(
+            CUBE, panels.cube_sql(None), (*dimensions, *additive, state_iso), tuple(_metric(m) for m in metrics)
+        ),
         STORE_PRODUCT: DatasetSpec(STORE_PRODUCT, panels.store_product_sql(), tuple(product_columns)),
+        CUBE_PREVIOUS: DatasetSpec(
+            CUBE_PREVIOUS,
+            panels.cube_with_previous_sql(),
+            (*dimensions, *additive, *previous, state_iso),
+            tuple(
+                [_metric(m) for m in metrics]
+                + [_previous_metric(m) for m in metrics]
+                + [_change_metric(m) for m in metrics]
+            ),
+        ),
     }
 
 
@@ -148,6 +200,9 @@ def _label(name: str, dashboard: Dashboard) -> str | None:
         return filters[name]
     if name in dashboard.metrics:
         return dashboard.metrics[name].label
+    if name.startswith(panels.PREVIOUS) and name.removeprefix(panels.PREVIOUS) in panels.CUBE_COLUMNS:
+        label = _label(name.removeprefix(panels.PREVIOUS), dashboard)
+        return f"{label}, week before" if label else None
     return LABELS.get(name)
 
 
@@ -174,9 +229,9 @@ def _dataset_config(spec: DatasetSpec, dashboard: Dashboard) -> dict[str, Any]:
             "metric_name": m.name,
             "verbose_name": m.label,
             "metric_type": None,
-            "expression": m.sql(),
+            "expression": m.expression,
             "description": None,
-            "d3format": NUMBER_FORMATS.get(m.format),
+            "d3format": m.d3format,
             "extra": {},
             "warning_text": None,
         }
@@ -318,7 +373,61 @@ def _kpi_charts(panel: Panel, dashboard: Dashboard) -> list[ChartSpec]:
                 HEIGHTS["kpi"],
             )
         )
+    charts.append(_change_chart(panel, dashboard))
     return charts
+
+
+def _better_when_up(metric: str) -> bool:
+    """As template.html's renderKpi: an impact is a loss, so its rise is bad news."""
+    return "impact" not in metric
+
+
+def _change_chart(panel: Panel, dashboard: Dashboard) -> ChartSpec:
+    """The headline's change against the week before: a one-row table, a column per headline metric, over
+    the cube with the week before, so the native filters select both weeks' figures alike."""
+    metrics = [CHANGE + name for name in panel.metrics]
+    colours = []
+    for name, metric in zip(panel.metrics, metrics, strict=True):
+        good, bad = ("colorSuccess", "colorError") if _better_when_up(name) else ("colorError", "colorSuccess")
+        for operator, colour in ((">", good), ("<", bad)):
+            colours.append(
+                {
+                    "column": metric,
+                    "operator": operator,
+                    "targetValue": 0,
+                    "colorScheme": colour,
+                    "objectFormatting": "TEXT_COLOR",
+                    "useGradient": False,
+                }
+            )
+    params = _base_params("table") | {
+        "query_mode": "aggregate",
+        "groupby": [],
+        "metrics": metrics,
+        "all_columns": [],
+        "percent_metrics": [],
+        "order_by_cols": [],
+        "order_desc": True,
+        "row_limit": 10,  # one row comes back; a limit of 1 would flag "row limit reached"
+        "server_pagination": False,
+        "include_search": False,
+        "show_cell_bars": False,
+        "color_pn": False,
+        "show_totals": False,
+        "allow_render_html": False,
+        "conditional_formatting": colours,
+    }
+    return ChartSpec(
+        f"{panel.id}.change",
+        panel,
+        "Change against the week before",
+        "table",
+        CUBE_PREVIOUS,
+        params,
+        _query([], metrics, [], 10),
+        panel.width,
+        HEIGHTS["change"],
+    )
 
 
 def _time_axis(column: str) -> dict[str, Any]:
