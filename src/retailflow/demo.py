@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,13 +103,22 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
     )
     from retailflow.dashboard.html import write_dashboard
 
-    dashboard = write_dashboard(lake)
-    print_summary(lake)
-    console.info(f"  dashboard     {lake.uri(dashboard)}  (open it in a browser; works offline)")
+    print_summary(lake, dashboard=write_dashboard(lake))
     return settings
 
 
-def print_summary(lake: Lake) -> None:
+def command_name() -> str:
+    """How the user can call retailflow again: plain 'retailflow' when it is on PATH, else its path."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "retailflow" and shutil.which("retailflow") != str(argv0.resolve()):
+        try:
+            return str(argv0.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(argv0)
+    return "retailflow"
+
+
+def print_summary(lake: Lake, dashboard: str | None = None) -> None:
     """What the demo found: last week's headline figures and biggest stock-out losses; where things are."""
     from retailflow.catalog.named import NAMED_QUERIES, parameters_for
     from retailflow.catalog.query import latest_week, run_query
@@ -138,8 +148,9 @@ def print_summary(lake: Lake) -> None:
         f"  quarantine    {lake.uri(layout.QUARANTINE)}\n"
         f"  catalog       {lake.uri(layout.catalog())}  (DuckDB; open read-only)\n"
         f"  run reports   {lake.uri(layout.runs())}\n"
-        "Try:\n"
-        f"  retailflow query --lake {lake.url} --list\n"
-        f"  retailflow query --lake {lake.url} --named top_products\n"
-        f"  retailflow status --lake {lake.url}"
+        + (f"  dashboard     {lake.uri(dashboard)}  (open it in a browser; it works offline)\n" if dashboard else "")
+        + "Try:\n"
+        f"  {command_name()} query --lake {lake.url} --list\n"
+        f"  {command_name()} query --lake {lake.url} --named top_products\n"
+        f"  {command_name()} status --lake {lake.url}"
     )
