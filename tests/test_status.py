@@ -32,7 +32,8 @@ def flowed(source, lake):
 
 
 def by_day(rows: list[dict]) -> dict[str, dict]:
-    return {r["day"]: {k: v for k, v in r.items() if k != "day"} for r in rows}
+    """Rows by day, without the scan time (checked in its own test)."""
+    return {r["day"]: {k: v for k, v in r.items() if k not in ("day", "scanned_at")} for r in rows}
 
 
 def test_exported_triggered_published(lake, flowed):
@@ -40,10 +41,10 @@ def test_exported_triggered_published(lake, flowed):
     assert [r["run_id"] for r in load_reports(lake)] == [run_id]
 
     assert by_day(day_status(lake, 14)) == {
-        "2026-01-04": {"exported": "complete", "triggered": "no", "published": run_id},
-        "2026-01-05": {"exported": "complete", "triggered": "yes", "published": run_id},
-        "2026-01-06": {"exported": "complete", "triggered": "no", "published": run_id},
-        "2026-01-12": {"exported": "complete", "triggered": "no", "published": "no"},
+        "2026-01-04": {"exported": "complete", "scanned": "no", "triggered": "no", "published": run_id},
+        "2026-01-05": {"exported": "complete", "scanned": "triggered", "triggered": "yes", "published": run_id},
+        "2026-01-06": {"exported": "complete", "scanned": "no", "triggered": "no", "published": run_id},
+        "2026-01-12": {"exported": "complete", "scanned": "no", "triggered": "no", "published": "no"},
     }
 
 
@@ -54,7 +55,12 @@ def test_a_second_scan_and_run_are_reflected(lake, flowed):
     assert second != flowed
 
     rows = by_day(day_status(lake, 14))
-    assert rows["2026-01-12"] == {"exported": "complete", "triggered": "yes", "published": second}
+    assert rows["2026-01-12"] == {
+        "exported": "complete",
+        "scanned": "triggered",
+        "triggered": "yes",
+        "published": second,
+    }
     assert rows["2026-01-05"]["published"] == flowed  # its week was not rerun
 
 
@@ -65,7 +71,12 @@ def test_a_reexported_day_was_triggered_in_an_earlier_version(source, lake, flow
     outcome = run_scan(Settings(lake=lake.url, trigger="local"), day=dt.date(2026, 1, 5))
     assert outcome.status == TRIGGERED
     row = by_day(day_status(lake, 14))["2026-01-05"]
-    assert row == {"exported": "complete", "triggered": "yes", "published": outcome.details["run_id"]}
+    assert row == {
+        "exported": "complete",
+        "scanned": "triggered",
+        "triggered": "yes",
+        "published": outcome.details["run_id"],
+    }
 
 
 def test_incomplete_and_corrupt_partitions(lake, flowed):
@@ -96,7 +107,16 @@ def test_only_the_most_recent_days(lake, flowed):
 
 def test_a_day_exported_but_never_scanned(source, lake):
     export_days(source, lake, [dt.date(2026, 1, 5)])
-    assert day_status(lake, 14) == [{"day": "2026-01-05", "exported": "complete", "triggered": "no", "published": "no"}]
+    assert day_status(lake, 14) == [
+        {
+            "day": "2026-01-05",
+            "exported": "complete",
+            "scanned": "no",
+            "scanned_at": "",
+            "triggered": "no",
+            "published": "no",
+        }
+    ]
 
 
 # -- show_status ---------------------------------------------------------------------------------------
@@ -135,3 +155,15 @@ def test_show_status_marks_failed_weeks(lake, flowed, capsys):
     show_status(lake)
     out = capsys.readouterr().out
     assert "202603 ✗" in out and "failed" in out
+
+
+def test_the_latest_scan_is_shown_with_its_time_and_outcome(source, lake):
+    export_days(source, lake, [dt.date(2026, 1, 5)])
+    new_york = dt.timezone(dt.timedelta(hours=-5))
+    settings = Settings(lake=lake.url, trigger="none")
+    run_scan(settings, day=dt.date(2026, 1, 6), now=dt.datetime(2026, 1, 7, 3, 0, tzinfo=new_york))  # not there
+    run_scan(settings, day=dt.date(2026, 1, 5), now=dt.datetime(2026, 1, 6, 3, 30, tzinfo=new_york))
+    [row] = day_status(lake, 14)  # only days with a raw partition are listed
+    assert (row["day"], row["scanned"], row["scanned_at"]) == ("2026-01-05", "ready", "2026-01-06T03:30:00-05:00")
+    record = lake.read_json("_state/scans/dt=2026-01-06.json")
+    assert record["status"] == "not_ready" and record["scanned_at"] == "2026-01-07T03:00:00-05:00"

@@ -25,6 +25,7 @@ def day_status(lake: Lake, days: int) -> list[dict[str, str]]:
     for day in raw_days(lake)[-days:]:
         state = inspect_partition(lake, day, verify_hashes=False)
         triggers = lake.listdir(layout.triggers(day))
+        scan = lake.read_json(layout.scan_record(day)) if lake.exists(layout.scan_record(day)) else None
         triggered = state.version is not None and f"{state.version}.json" in triggers
         run_id, version = published.get(day.isoformat(), (None, None))
         if run_id is None:
@@ -37,6 +38,8 @@ def day_status(lake: Lake, days: int) -> list[dict[str, str]]:
             {
                 "day": day.isoformat(),
                 "exported": "complete" if state.complete else ("corrupt" if state.problems else "incomplete"),
+                "scanned": scan["status"].replace("_", " ") if scan else "no",
+                "scanned_at": scan["scanned_at"] if scan else "",
                 "triggered": "yes" if triggered else ("earlier version" if triggers else "no"),
                 "published": shown,
             }

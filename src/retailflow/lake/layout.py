@@ -57,6 +57,11 @@ def trigger_record(day: dt.date, manifest_hash: str) -> str:
     return f"{triggers(day)}/{manifest_hash}.json"
 
 
+def scan_record(day: dt.date) -> str:
+    """The latest scan of a day: when, and what it found."""
+    return f"{STATE}/scans/dt={day.isoformat()}.json"
+
+
 def runs() -> str:
     return f"{STATE}/runs"
 

@@ -48,7 +48,20 @@ class ScanOutcome:
 def scan_day(
     lake: Lake, day: dt.date, trigger: Trigger, now: dt.datetime, deadline: tuple[int, int] | None = None
 ) -> ScanOutcome:
-    """Scan ``day``'s partition at local time ``now`` (aware, in the business time zone)."""
+    """Scan ``day``'s partition at local time ``now`` (aware, in the business time zone).
+
+    Whatever it finds is recorded as the day's latest scan (``retailflow status`` shows it)."""
+    outcome = _scan(lake, day, trigger, now, deadline)
+    lake.write_json(
+        layout.scan_record(day),
+        {"date": day.isoformat(), "scanned_at": now.isoformat(timespec="seconds"), **outcome.as_dict()},
+    )
+    return outcome
+
+
+def _scan(
+    lake: Lake, day: dt.date, trigger: Trigger, now: dt.datetime, deadline: tuple[int, int] | None
+) -> ScanOutcome:
     state = inspect_partition(lake, day)
     if not state.complete:
         message = state.describe() if state.exists else f"{layout.raw_partition(day)} has not arrived yet."
