@@ -165,3 +165,27 @@ def test_settings_reach_the_spark_engine():
     engine = make_engine(Settings(engine="spark", spark_master="local[1]", spark_conf="spark.x=1, spark.y=2"))
     assert isinstance(engine, SparkEngine)
     assert engine.master == "local[1]" and engine.conf == {"spark.x": "1", "spark.y": "2"}
+
+
+def test_cli_run_on_spark_borrows_the_active_session_and_leaves_it_running(tmp_path, spark, monkeypatch):
+    from tests.clitools import make_invoker
+
+    lake = write_worked_example(LakeBuilder(tmp_path / "lake"))
+    invoke = make_invoker(tmp_path, monkeypatch)
+    result = invoke(
+        "run",
+        "--lake",
+        lake.url,
+        "--date",
+        "2026-01-05",
+        "--engine",
+        "spark",
+        "--spark-master",
+        "local[2]",
+        "--spark-conf",
+        "spark.sql.shuffle.partitions=2",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Published week(s) 202602" in result.stderr
+    assert weekly_rows(lake)[0]["total_sales_amt"] == Decimal("127.00")
+    assert spark.range(3).count() == 3  # the caller's session was borrowed, not stopped

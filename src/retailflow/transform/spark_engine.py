@@ -18,7 +18,7 @@ from retailflow.tables import TABLES
 from retailflow.transform.inputs import RunInputs
 from retailflow.transform.plan import Step
 from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
-from retailflow.transform.spark_session import get_session
+from retailflow.transform.spark_session import active_session, get_session
 
 DT_IN_PATH = r"dt=([0-9]{4}-[0-9]{2}-[0-9]{2})"
 CSV_OPTIONS = {
@@ -36,14 +36,16 @@ class SparkEngine:
     name = "spark"
     weeks_per_pass = 0  # all weeks in one job: the cluster spreads them
 
-    def __init__(self, master: str = "local[*]", conf: dict[str, str] | None = None, session=None):
+    def __init__(self, master: str | None = "local[*]", conf: dict[str, str] | None = None, session=None):
         self.master, self.conf = master, conf or {}
         self._session = session
-        self._owns_session = session is None
+        self._owns_session = False  # only a session this engine started is stopped by close()
 
     @property
     def spark(self):
         if self._session is None:
+            # A cluster's or notebook's session is borrowed, never stopped; one started here is ours.
+            self._owns_session = active_session() is None
             self._session = get_session(self.master, self.conf)
         return self._session
 

@@ -22,6 +22,12 @@ COMMON = {
 }
 
 
+def active_session():
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession()
+
+
 def get_session(master: str | None = "local[*]", conf: dict[str, str] | None = None, app_name: str = "retailflow"):
     """The active session if there is one (a cluster's, or a test's), else a new one.
 
