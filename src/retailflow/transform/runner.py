@@ -2,12 +2,14 @@
 
 1. Choose the weeks (--date / --from --to / --all) and the raw partitions each has; a week with an
    incomplete or corrupt partition fails up front, with what to do about it.
-2. The engine executes the plan (plan.py) over all chosen weeks at once.
+2. The engine executes the plan (plan.py) in passes of whole weeks (DuckDB: 4 weeks, so memory is
+   bounded by a few weeks rather than the whole history; Spark: all weeks in one job). Each pass is
+   checked and published before the next starts.
 3. Per week: the quarantined share of each day and table must be within the threshold, every table's
    counts must add up (read = used + duplicates + quarantined), and the output must reconcile with the
    used input to the cent. A week that fails any check is not published.
-4. Staged files move into place one atomic replacement at a time; the catalog is rebuilt; a report is
-   written to _state/runs/ whatever happened.
+4. Staged files move into place one atomic replacement at a time; after the last pass the catalog is
+   rebuilt; a report is written to _state/runs/ whatever happened.
 """
 
 from __future__ import annotations
