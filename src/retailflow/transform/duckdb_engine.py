@@ -21,10 +21,10 @@ from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
 PARQUET = "FORMAT parquet, COMPRESSION snappy"
 
 
-def connect(lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
+def connect(lake: Lake | None = None, temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    # Spill to a private temp folder rather than the working directory.
-    con.execute(f"SET temp_directory = '{tempfile.mkdtemp(prefix='retailflow-duckdb-')}'")
+    if temp_directory:  # where DuckDB spills what does not fit in memory (its owner removes it)
+        con.execute(f"SET temp_directory = '{temp_directory}'")
     con.execute("SET preserve_insertion_order = false")
     if lake is not None and not lake.is_local:
         con.register_filesystem(lake.fs)  # s3:// and friends go through the lake's own fsspec filesystem
@@ -46,10 +46,13 @@ class DuckDBEngine:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.threads = threads
         self.memory_limit = memory_limit or default_memory_limit()
+        self._spill: tempfile.TemporaryDirectory | None = None
 
     def load(self, lake: Lake, inputs: RunInputs) -> None:
-        self.close()  # a new pass starts from a fresh database
-        self.con = connect(lake)
+        self._disconnect()  # a new pass starts from a fresh database
+        if self._spill is None:
+            self._spill = tempfile.TemporaryDirectory(prefix="retailflow-duckdb-")
+        self.con = connect(lake, temp_directory=self._spill.name)
         self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
         if self.threads:
             self.con.execute(f"SET threads = {int(self.threads)}")
@@ -122,10 +125,16 @@ class DuckDBEngine:
             for table, key in order.items()
         }
 
-    def close(self) -> None:
+    def _disconnect(self) -> None:
         if self.con is not None:
             self.con.close()
             self.con = None
+
+    def close(self) -> None:
+        self._disconnect()
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
 
 
 def csv_error_summary(exc: Exception) -> str:

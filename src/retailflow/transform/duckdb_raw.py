@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from retailflow.lake.rawformat import NULL_TOKENS, map_columns
-from retailflow.lake.rawheader import read_header
+from retailflow.lake.rawformat import NULL_TOKENS
+from retailflow.lake.rawheader import group_by_header
 from retailflow.lake.storage import Lake
 from retailflow.tables import Table
 
@@ -32,16 +32,9 @@ def raw_files_select(lake: Lake, table: Table, files: list[tuple[dt.date, str]])
 
     Files that share a header are read by one read_csv, which DuckDB spreads over all cores.
     """
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for _day, relative in files:
-        header = tuple(read_header(lake, relative))
-        map_columns(table, list(header), relative)  # fails early, naming the file, if a column is missing
-        groups.setdefault(header, []).append(relative)
     selects = []
-    for header, relatives in groups.items():
-        mapping = map_columns(table, list(header), relatives[0])
-        position = {name: i for i, name in reversed(list(enumerate(header)))}
-        columns = ", ".join(f"c{position[mapping[c]]} AS {c}" for c in table.column_names)
-        source = _read_csv([lake.uri(r) for r in relatives], len(header))
+    for group in group_by_header(lake, table, [relative for _day, relative in files]):
+        columns = ", ".join(f"c{group.positions[c]} AS {c}" for c in table.column_names)
+        source = _read_csv([lake.uri(r) for r in group.relatives], group.n_columns)
         selects.append(f"SELECT {columns}, CAST(dt AS DATE) AS partition_dt FROM {source}")
     return "\nUNION ALL\n".join(selects)

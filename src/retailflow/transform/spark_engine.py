@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from retailflow.errors import LakeError
-from retailflow.lake.rawformat import NULL_TOKENS, map_columns
-from retailflow.lake.rawheader import read_header
+from retailflow.lake.rawformat import NULL_TOKENS
+from retailflow.lake.rawheader import group_by_header
 from retailflow.lake.storage import Lake
 from retailflow.tables import TABLES
 from retailflow.transform.inputs import RunInputs
@@ -60,20 +60,13 @@ class SparkEngine:
         from pyspark.sql.types import DateType, StringType, StructField, StructType
 
         table = TABLES[table_name]
-        groups: dict[tuple[str, ...], list[str]] = {}
-        for relative in relatives:
-            header = tuple(read_header(lake, relative))
-            map_columns(table, list(header), relative)
-            groups.setdefault(header, []).append(relative)
         frames = []
-        for header, group in groups.items():
-            mapping = map_columns(table, list(header), group[0])
-            position = {name: i for i, name in reversed(list(enumerate(header)))}
-            df = self.spark.read.options(**CSV_OPTIONS).csv([lake.uri(r) for r in group])
+        for group in group_by_header(lake, table, relatives):
+            df = self.spark.read.options(**CSV_OPTIONS).csv([lake.uri(r) for r in group.relatives])
             df = df.toDF(*[f"c{i}" for i in range(len(df.columns))])
             cols = []
             for c in table.column_names:
-                raw = F.col(f"c{position[mapping[c]]}")
+                raw = F.col(f"c{group.positions[c]}")
                 cols.append(F.when(raw.isin(*NULL_TOKENS), F.lit(None)).otherwise(raw).alias(c))
             day = F.regexp_extract(F.col("_metadata.file_path"), DT_IN_PATH, 1)
             frames.append(df.select(*cols, F.to_date(day).alias("partition_dt")))
