@@ -1,7 +1,8 @@
 """Superset for real: a small published lake, `server.up` on a free loopback port, the bundle imported, every
 chart queried through the REST API, the headline figures and their change against the week before against
 the catalog (for all stores and for one), the dashboard rendered in headless Chromium (tests/dashboard/
-browser.py), and a week published while Superset runs.
+browser.py), and a week published while Superset runs. The admin password is in no command line `up` runs and
+not in the log, and `up` with a new one changes it while Superset runs.
 
 Needs .venv-superset (`make superset`, which `make test` runs first). Fiscal weeks: 202602 = 2026-01-04..10,
 202603 = 2026-01-11..17 are published by the fixture; 202604 = 2026-01-18..24 by the refresh test.
@@ -9,14 +10,18 @@ Needs .venv-superset (`make superset`, which `make test` runs first). Fiscal wee
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
 import math
+import os
 import secrets
 import socket
+import subprocess
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -24,7 +29,7 @@ import pytest
 
 from retailflow.config import Settings
 from retailflow.dashboard import panels
-from retailflow.dashboard.superset import server
+from retailflow.dashboard.superset import process, server
 from retailflow.dashboard.superset.bundle import (
     CHANGE,
     CUBE_PREVIOUS,
@@ -35,10 +40,10 @@ from retailflow.dashboard.superset.bundle import (
 )
 from retailflow.export import export_days
 from retailflow.lake import Lake, layout
+from retailflow.pipeline import run
 from retailflow.source import open_source
 from retailflow.source.duckdb_source import url_of
 from retailflow.source.generate import GenerateSpec, generate
-from retailflow.transform.runner import run
 from tests.dashboard.browser import chrome, close, screenshot, severe_console_messages
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("superset")]
@@ -66,7 +71,7 @@ class Pipeline:
             export_days(src, Lake(self.lake), days)
         finally:
             src.close()
-        return [w.yr_wk_num for w in run(Settings(lake=self.lake), days=days).weeks]
+        return [w.yr_wk_num for w in run(Settings(lake=self.lake), days).weeks]
 
     @property
     def catalog(self) -> Path:
@@ -116,13 +121,41 @@ def pipeline(tmp_path_factory) -> Pipeline:
     return pipeline
 
 
+@contextlib.contextmanager
+def recording_commands() -> Iterator[list[list[str]]]:
+    """The command line of every process started meanwhile (subprocess.run goes through Popen too)."""
+    started: list[list[str]] = []
+
+    class Recording(subprocess.Popen):
+        def __init__(self, args, *rest, **kwargs):
+            started.append([os.fsdecode(a) for a in ([args] if isinstance(args, (str, bytes)) else args)])
+            super().__init__(args, *rest, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess, "Popen", Recording)
+        yield started
+
+
+def assert_not_in_commands(secret: str, started: list[list[str]]) -> None:
+    assert started
+    for argv in started:
+        assert not any(secret in arg for arg in argv), argv[:2]
+
+
 @pytest.fixture(scope="module")
-def superset(pipeline):
-    """Superset serving the pipeline's lake; always stopped afterwards."""
+def launch(pipeline) -> dict:
+    """Superset serving the pipeline's lake, and the command lines `up` ran; always stopped afterwards."""
     try:
-        yield server.up(pipeline.lake, port=free_port(), password=secrets.token_urlsafe(12))
+        with recording_commands() as started:
+            info = server.up(pipeline.lake, port=free_port(), password=secrets.token_urlsafe(12))
+        yield {"info": info, "started": started}
     finally:
         server.down(pipeline.lake)
+
+
+@pytest.fixture(scope="module")
+def superset(launch) -> server.ServerInfo:
+    return launch["info"]
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +322,23 @@ def test_a_store_filter_selects_that_stores_figures_in_both_weeks(api, charts, p
     assert_same_figures(headline(api, charts, week, only_store), now)  # the Big Numbers follow the filter too
 
 
+# -- secrets ------------------------------------------------------------------------------------------
+
+
+def test_the_admin_password_is_in_no_command_line_and_no_log(launch):
+    info, started = launch["info"], launch["started"]
+    commands = [(Path(argv[0]).name, *argv[1:3]) for argv in started]
+    assert ("superset", "db", "upgrade") in commands and ("superset", "init") in commands
+    assert ("python", "-c", process.ADMIN_SCRIPT) in commands  # the admin user: its password on stdin
+    assert ("superset", "run", "-h") in commands
+    assert not any(name == "superset" and arg == "fab" for name, arg, *_ in commands)
+    assert_not_in_commands(info.password, started)
+    assert info.password not in info.log_file.read_text()
+    assert info.password.encode() not in Path(f"/proc/{info.pid}/cmdline").read_bytes()
+    assert info.password.encode() not in Path(f"/proc/{info.pid}/environ").read_bytes()
+    assert info.password_file.read_text() == info.password + "\n"
+
+
 # -- the dashboard in a browser ------------------------------------------------------------------------
 
 
@@ -392,3 +442,32 @@ def test_a_week_published_while_superset_runs_is_queried(api, charts, pipeline):
     assert_same_figures(headline(api, charts, 202604), expected)
     assert_same_figures(changes(api, charts, 202604), expected_changes(expected, pipeline.headline(202603)))
     assert server.status(pipeline.lake)["running"]
+
+
+# -- a new admin password while Superset runs -----------------------------------------------------------
+
+
+def login_fails(url: str, password: str) -> bool:
+    try:
+        server.SupersetClient(url, server.USERNAME, password).login()
+    except server.SupersetError as exc:
+        assert "401" in str(exc)
+        return True
+    return False
+
+
+def test_a_new_password_replaces_the_old_one_without_a_restart(superset, pipeline):
+    new = secrets.token_urlsafe(12)
+    try:
+        with recording_commands() as started:
+            info = server.up(pipeline.lake, port=int(superset.url.rsplit(":", 1)[1]), password=new)
+        assert info.already_running and info.new_password and info.pid == superset.pid
+        assert [(Path(argv[0]).name, argv[1]) for argv in started] == [("python", "-c")]
+        assert_not_in_commands(new, started)
+        assert new not in superset.log_file.read_text()
+        assert server.SupersetClient(superset.url, superset.username, new).login().token
+        assert login_fails(superset.url, superset.password)
+    finally:  # the other tests' password again
+        server.up(pipeline.lake, port=int(superset.url.rsplit(":", 1)[1]), password=superset.password)
+    assert server.SupersetClient(superset.url, superset.username, superset.password).login().token
+    assert login_fails(superset.url, new)
