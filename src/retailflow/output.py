@@ -1,4 +1,5 @@
-"""Printing query results as a table, CSV or JSON."""
+"""Printing query results as a table, CSV or JSON. Column names and cells are shown as they are (never read
+as rich markup)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import json
 import sys
 from typing import Any
 
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from retailflow import console
 
@@ -42,8 +44,8 @@ def print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str = "tabl
             json.dumps([{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in rows], indent=2) + "\n"
         )
     else:
-        table = Table(*columns, show_lines=False)
+        table = Table(*(Column(header=Text(str(c))) for c in columns), show_lines=False)
         for row in rows:
-            table.add_row(*(_cell(v) for v in row))
+            table.add_row(*(Text(_cell(v)) for v in row))
         console.out.print(table)
         console.err.print(f"{len(rows)} row(s)")

@@ -15,9 +15,9 @@ import pytest
 from retailflow.config import Settings
 from retailflow.export import export_days
 from retailflow.lake import Lake
+from retailflow.pipeline import RunFailed
 from retailflow.source import open_source
 from retailflow.source.generate import GenerateSpec, generate
-from retailflow.transform.runner import RunFailed
 from retailflow.transform.spark_engine import SparkEngine
 from tests.transform.lakebuilder import (
     LakeBuilder,
@@ -150,7 +150,7 @@ def test_spark_replaces_only_the_weeks_it_ran_and_a_failed_run_keeps_the_old_out
 
 
 def test_cluster_entry_point_runs_against_a_lake(tmp_path, spark):
-    from retailflow.transform.spark_job import main
+    from retailflow.pipeline.spark_job import main
 
     lake = write_worked_example(LakeBuilder(tmp_path / "lake"))
     assert main(["--lake", lake.url, "--date", "2026-01-05", "--conf", "spark.sql.shuffle.partitions=2"]) == 0
@@ -160,7 +160,7 @@ def test_cluster_entry_point_runs_against_a_lake(tmp_path, spark):
 
 
 def test_settings_reach_the_spark_engine():
-    from retailflow.transform.runner import make_engine
+    from retailflow.transform.engine import make_engine
 
     engine = make_engine(Settings(engine="spark", spark_master="local[1]", spark_conf="spark.x=1, spark.y=2"))
     assert isinstance(engine, SparkEngine)
@@ -168,7 +168,7 @@ def test_settings_reach_the_spark_engine():
 
 
 def test_cli_run_on_spark_borrows_the_active_session_and_leaves_it_running(tmp_path, spark, monkeypatch):
-    from tests.clitools import make_invoker
+    from tests.cli.clitools import make_invoker
 
     lake = write_worked_example(LakeBuilder(tmp_path / "lake"))
     invoke = make_invoker(tmp_path, monkeypatch)

@@ -1,4 +1,4 @@
-"""``retailflow query``: SQL against the catalog, opened read-only."""
+"""``retailflow query``: SQL against the catalog, opened read-only; the latest week, the list of tables."""
 
 from __future__ import annotations
 
@@ -59,3 +59,12 @@ def run_query(lake: Lake, sql: str, params: dict[str, Any] | None = None) -> tup
 def latest_week(lake: Lake) -> int | None:
     _, rows = run_query(lake, f"SELECT MAX(yr_wk_num) FROM {layout.WEEKLY_TABLE}")
     return rows[0][0] if rows else None
+
+
+def list_tables(lake: Lake) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The catalog's tables and views, one row each: ``table_name`` and its ``columns`` ("name TYPE, ...")."""
+    return run_query(
+        lake,
+        "SELECT table_name, string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) "
+        "AS columns FROM information_schema.columns GROUP BY table_name ORDER BY table_name",
+    )
