@@ -65,9 +65,9 @@ STAGE = textwrap.dedent(
         rows = sum(r.fact_rows for r in results)
     else:
         from retailflow.config import Settings
-        from retailflow.transform.runner import run
+        from retailflow.pipeline import run
         settings = Settings(lake=args["lake"], engine=args["engine"], spark_master="local[2]")
-        report = run(settings, days=None)
+        report = run(settings, None)
         rows = sum(c["read"] for c in report.counts)
     seconds = time.perf_counter() - start
     stop.set()

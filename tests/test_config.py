@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from retailflow.config import FIELD_NAMES, Settings, load_settings, parse_hhmm
@@ -124,9 +126,9 @@ def test_invalid_deadline_in_settings_rejected(tmp_path):
 
 
 def test_valid_deadline_parses():
-    assert parse_hhmm("04:30") == (4, 30)
-    assert parse_hhmm("00:00") == (0, 0)
-    assert parse_hhmm("23:59") == (23, 59)
+    assert parse_hhmm("04:30") == dt.time(4, 30)
+    assert parse_hhmm("00:00") == dt.time(0, 0)
+    assert parse_hhmm("23:59") == dt.time(23, 59)
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,11 @@ import pytest
 from retailflow.config import Settings
 from retailflow.dates import date_range
 from retailflow.export import export_days
+from retailflow.lake.state import load_reports
+from retailflow.pipeline import RunFailed, run
 from retailflow.readiness.handler import run_scan
 from retailflow.readiness.scan import TRIGGERED
 from retailflow.status import day_status, show_status
-from retailflow.transform.report import load_reports
-from retailflow.transform.runner import RunFailed, run
 
 WEEK_202602 = date_range(dt.date(2026, 1, 4), dt.date(2026, 1, 6))  # the first three days of week 202602
 MONDAY_202603 = dt.date(2026, 1, 12)
@@ -96,7 +96,7 @@ def test_incomplete_and_corrupt_partitions(lake, flowed):
 def test_a_failed_run_publishes_no_day(lake, flowed):
     (Path(lake.path("raw/dt=2026-01-12")) / "inventory.csv.gz").unlink()
     with pytest.raises(RunFailed, match="not published"):
-        run(Settings(lake=lake.url), days=[MONDAY_202603])
+        run(Settings(lake=lake.url), [MONDAY_202603])
     assert by_day(day_status(lake, 14))["2026-01-12"]["published"] == "no"
     assert load_reports(lake, limit=1)[0]["status"] == "failed"
 
@@ -151,7 +151,7 @@ def test_show_status_with_runs(lake, flowed, capsys):
 def test_show_status_marks_failed_weeks(lake, flowed, capsys):
     (Path(lake.path("raw/dt=2026-01-12")) / "inventory.csv.gz").unlink()
     with pytest.raises(RunFailed):
-        run(Settings(lake=lake.url), days=[MONDAY_202603])
+        run(Settings(lake=lake.url), [MONDAY_202603])
     show_status(lake)
     out = capsys.readouterr().out
     assert "202603 ✗" in out and "failed" in out

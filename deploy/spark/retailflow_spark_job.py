@@ -5,6 +5,6 @@
 
 import sys
 
-from retailflow.transform.spark_job import main
+from retailflow.pipeline.spark_job import main
 
 sys.exit(main())

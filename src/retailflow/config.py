@@ -2,21 +2,28 @@
 
 Precedence, lowest first: built-in defaults < ``retailflow.toml`` (or the file named by ``--config`` /
 ``RETAILFLOW_CONFIG``) < environment variables ``RETAILFLOW_<FIELD>`` < command-line flags.
-Switching local <-> cloud is a matter of settings (``lake = "s3://..."``, ``engine = "spark"``,
-``trigger = "airflow"``): no code path changes.
+Switching local <-> cloud is a matter of settings (``lake = "s3://..."``, ``engine = "spark"``): no
+code path changes. Values are typed once, here, whatever layer they come from: text such as
+``deadline = "04:30"`` or ``spark_conf = "k=v,k=v"`` becomes a ``datetime.time`` or a mapping.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from retailflow.errors import ConfigError
+
+Engine = Literal["duckdb", "spark"]
+TriggerName = Literal["local", "none"]
+ENGINES: tuple[str, ...] = get_args(Engine)
+TRIGGERS: tuple[str, ...] = get_args(TriggerName)
 
 CONFIG_FILE_NAME = "retailflow.toml"
 ENV_PREFIX = "RETAILFLOW_"
@@ -37,14 +44,15 @@ class Settings:
             "The dump landing at 02:00 holds the day that just ended, hence 1."
         },
     )
-    deadline: str | None = field(
+    deadline: dt.time | None = field(
         default=None, metadata={"help": "HH:MM (in `timezone`) after which a not-ready partition is an alert."}
     )
-    trigger: str = field(default="local", metadata={"help": "What a ready partition triggers: local or none."})
-    engine: str = field(default="duckdb", metadata={"help": "Transformation engine: duckdb or spark."})
+    trigger: TriggerName = field(default="local", metadata={"help": "What a ready partition triggers: local or none."})
+    engine: Engine = field(default="duckdb", metadata={"help": "Transformation engine: duckdb or spark."})
     spark_master: str = field(default="local[*]", metadata={"help": "Spark master URL for --engine spark."})
-    spark_conf: str = field(
-        default="", metadata={"help": "Extra Spark settings for --engine spark: 'key=value,key=value'."}
+    spark_conf: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata={"help": "Extra Spark settings: a TOML table, or 'key=value,key=value' in the environment."},
     )
     weeks_per_pass: int = field(
         default=0, metadata={"help": "Weeks computed together; 0: the engine's default (DuckDB 4, Spark all)."}
@@ -61,9 +69,14 @@ class Settings:
     )
     export_threads: int = field(default=2, metadata={"help": "Days exported in parallel."})
 
-    def spark_conf_dict(self) -> dict[str, str]:
-        pairs = (item.split("=", 1) for item in self.spark_conf.split(",") if item.strip())
-        return {key.strip(): value.strip() for key, value in pairs}
+    def __post_init__(self) -> None:
+        # Text from a file, the environment or a test becomes the typed value once, here.
+        if isinstance(self.deadline, str):
+            object.__setattr__(self, "deadline", parse_hhmm(self.deadline))
+        if isinstance(self.spark_conf, str):
+            object.__setattr__(self, "spark_conf", parse_spark_conf(self.spark_conf.split(",")))
+        elif not isinstance(self.spark_conf, dict):
+            object.__setattr__(self, "spark_conf", {str(k): str(v) for k, v in dict(self.spark_conf).items()})
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with the given fields changed; None values are ignored (an unset flag)."""
@@ -131,7 +144,9 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"Setting {name} from {origin} must be a number, got {value!r}.") from None
-    return str(value)
+    if kind.startswith("Mapping") and isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return str(value)  # text; __post_init__ types it (deadline, spark_conf)
 
 
 def _validated(settings: Settings) -> Settings:
@@ -139,12 +154,12 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(
             f"quarantine_threshold must be between 0 and 1 (a share), got {settings.quarantine_threshold}."
         )
-    if settings.engine not in ("duckdb", "spark"):
-        raise ConfigError(f"Unknown engine {settings.engine!r}.", "Use duckdb or spark.")
+    if settings.engine not in ENGINES:
+        raise ConfigError(f"Unknown engine {settings.engine!r}.", f"Use one of: {', '.join(ENGINES)}.")
+    if settings.trigger not in TRIGGERS:
+        raise ConfigError(f"Unknown trigger {settings.trigger!r}.", f"Use one of: {', '.join(TRIGGERS)}.")
     if not 1 <= settings.gzip_level <= 9:
         raise ConfigError(f"gzip_level must be 1..9, got {settings.gzip_level}.")
-    if any("=" not in item for item in settings.spark_conf.split(",") if item.strip()):
-        raise ConfigError(f"spark_conf must be 'key=value,key=value', got {settings.spark_conf!r}.")
     if settings.weeks_per_pass < 0:
         raise ConfigError(f"weeks_per_pass must be 0 (engine default) or more, got {settings.weeks_per_pass}.")
     if settings.export_threads < 1:
@@ -159,12 +174,10 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(
             f"Unknown time zone {settings.timezone!r}.", "Use an IANA name like America/New_York."
         ) from None
-    if settings.deadline is not None:
-        parse_hhmm(settings.deadline)
     return settings
 
 
-def parse_hhmm(text: str) -> tuple[int, int]:
+def parse_hhmm(text: str) -> dt.time:
     try:
         hh, mm = text.split(":")
         hour, minute = int(hh), int(mm)
@@ -172,4 +185,17 @@ def parse_hhmm(text: str) -> tuple[int, int]:
             raise ValueError
     except ValueError:
         raise ConfigError(f"Deadline {text!r} is not a time of day.", "Write it as HH:MM, e.g. 04:30.") from None
-    return hour, minute
+    return dt.time(hour, minute)
+
+
+def parse_spark_conf(items: Iterable[str]) -> dict[str, str]:
+    """'key=value' items (from the environment, a flag or the cluster job's --conf) as a mapping."""
+    conf = {}
+    for item in items:
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Spark setting {item!r} is not key=value.", "Example: spark.executor.memory=4g.")
+        conf[key.strip()] = value.strip()
+    return conf

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
+
 from retailflow import console
 from retailflow.config import Settings
 from retailflow.dates import date_range
@@ -88,7 +90,7 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
         with console.progress("2/2 Nightly export + scan + run", total=len(days), unit="nights") as advance:
             for day in days:
                 export_days(source, lake, [day], gzip_level=settings.gzip_level, threads=1)
-                outcome = run_scan(settings, day=day)
+                outcome = run_scan(settings, day=day, lake=lake)
                 if outcome.status not in (TRIGGERED, ALREADY_TRIGGERED, READY):
                     raise RetailflowError(f"Demo scan of {day} failed: {outcome.message}")
                 triggered += outcome.status == TRIGGERED
@@ -134,9 +136,12 @@ def print_summary(lake: Lake, dashboard: str | None = None) -> None:
     )
     amt, qty, no_stock, low_stock, in_stock = rows[0]
     console.info(
-        f"\n[bold]Fiscal week {week}[/bold]: sales {amt:,.2f} over {qty:,.0f} units; "
-        f"{no_stock:,.2f} sold on out-of-stock days; potential low-stock impact {low_stock:,.2f}; "
-        f"mean in-stock rate {in_stock:.1%}."
+        Text.assemble(
+            "\n",
+            (f"Fiscal week {week}", "bold"),
+            f": sales {amt:,.2f} over {qty:,.0f} units; {no_stock:,.2f} sold on out-of-stock days; "
+            f"potential low-stock impact {low_stock:,.2f}; mean in-stock rate {in_stock:.1%}.",
+        )
     )
     console.info("Biggest stock-out losses (no_stock_impact) by store:")
     query = NAMED_QUERIES["stores_no_stock_impact"]

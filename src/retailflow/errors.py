@@ -40,6 +40,10 @@ class LakeError(RetailflowError):
     """The lake cannot be read or written, or holds something that breaks the raw-zone contract."""
 
 
+class DataQualityError(RetailflowError):
+    """Computed weeks failed their checks (quarantine threshold, counts, reconciliation): not published."""
+
+
 class NotReadyError(RetailflowError):
     """A raw partition is not complete (missing or corrupt files)."""
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from rich.table import Table
 
 from retailflow import console
-from retailflow.lake import layout
+from retailflow.lake import state as records
 from retailflow.lake.rawzone import inspect_partition, raw_days
 from retailflow.lake.storage import Lake
-from retailflow.transform.report import load_reports
 
 
 def day_status(lake: Lake, days: int) -> list[dict[str, str]]:
-    reports = load_reports(lake)
+    reports = records.load_reports(lake)
     # day -> (run id, the partition version it read) of the newest run that published the day's week
     published: dict[str, tuple[str, str | None]] = {}
     for report in reversed(reports):  # oldest first, so newer runs overwrite
@@ -24,9 +23,9 @@ def day_status(lake: Lake, days: int) -> list[dict[str, str]]:
     rows = []
     for day in raw_days(lake)[-days:]:
         state = inspect_partition(lake, day, verify_hashes=False)
-        triggers = lake.listdir(layout.triggers(day))
-        scan = lake.read_json(layout.scan_record(day)) if lake.exists(layout.scan_record(day)) else None
-        triggered = state.version is not None and f"{state.version}.json" in triggers
+        triggers = records.triggered_versions(lake, day)
+        scan = records.load_scan(lake, day)
+        triggered = state.version is not None and state.version in triggers
         run_id, version = published.get(day.isoformat(), (None, None))
         if run_id is None:
             shown = "no"
@@ -48,7 +47,7 @@ def day_status(lake: Lake, days: int) -> list[dict[str, str]]:
 
 
 def show_status(lake: Lake, days: int = 14, runs: int = 5) -> None:
-    reports = load_reports(lake, limit=runs)
+    reports = records.load_reports(lake, limit=runs)
     table = Table("run", "status", "engine", "weeks", "rows read", "quarantined", "seconds", title="Latest runs")
     for r in reports:
         weeks = ", ".join(f"{w['yr_wk_num']}{'' if w['status'] == 'published' else ' ✗'}" for w in r.get("weeks", []))

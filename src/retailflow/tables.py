@@ -9,7 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MONEY = "DECIMAL(38,2)"  # Snowflake numeric(38,2)
+# Money and quantities as the source delivers them: Snowflake NUMBER(38,2). (Sums in the curated output
+# have their own, narrower type: transform/schema.py SUM_DECIMAL.)
+SOURCE_DECIMAL = "DECIMAL(38,2)"
+
+# NULL in the raw zone: what the exporter writes (a Snowflake unload's default), and what readers accept.
+NULL_TOKEN = "\\N"
+NULL_TOKENS = (NULL_TOKEN, "\\\\N", "")  # also the escaped variant found in real unloads, and empty
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class Table:
     name: str
     columns: tuple[Column, ...]
     date_column: str | None = None  # fact tables: one raw partition per value of this column
-    keys: tuple[str, ...] = ()  # columns that must not be NULL
+    keys: tuple[str, ...] = ()  # columns that must not be NULL; a dimension's first key is its primary key
 
     @property
     def column_names(self) -> list[str]:
@@ -61,8 +67,8 @@ SALES = Table(
     "sales",
     _cols(
         "trans_id BIGINT, prod_key INTEGER, store_key INTEGER, trans_dt DATE, trans_time INTEGER, "
-        f"sales_qty {MONEY}, sales_price {MONEY}, sales_amt {MONEY}, discount {MONEY}, sales_cost {MONEY}, "
-        f"sales_mgrn {MONEY}, ship_cost {MONEY}"
+        f"sales_qty {SOURCE_DECIMAL}, sales_price {SOURCE_DECIMAL}, sales_amt {SOURCE_DECIMAL}, discount {SOURCE_DECIMAL}, sales_cost {SOURCE_DECIMAL}, "
+        f"sales_mgrn {SOURCE_DECIMAL}, ship_cost {SOURCE_DECIMAL}"
     ),
     date_column="trans_dt",
     keys=("trans_id", "prod_key", "store_key", "trans_dt"),
@@ -71,8 +77,8 @@ SALES = Table(
 INVENTORY = Table(
     "inventory",
     _cols(
-        f"cal_dt DATE, store_key INTEGER, prod_key INTEGER, inventory_on_hand_qty {MONEY}, "
-        f"inventory_on_order_qty {MONEY}, out_of_stock_flg INTEGER, waste_qty {MONEY}, promotion_flg BOOLEAN, "
+        f"cal_dt DATE, store_key INTEGER, prod_key INTEGER, inventory_on_hand_qty {SOURCE_DECIMAL}, "
+        f"inventory_on_order_qty {SOURCE_DECIMAL}, out_of_stock_flg INTEGER, waste_qty {SOURCE_DECIMAL}, promotion_flg BOOLEAN, "
         "next_delivery_dt DATE"
     ),
     date_column="cal_dt",

@@ -16,9 +16,9 @@ from retailflow.dashboard.html import DASHBOARD_PATH, write_dashboard
 from retailflow.dashboard.panels import DASHBOARD, HEADLINE, headline_sql
 from retailflow.export import export_days
 from retailflow.lake import Lake, layout
+from retailflow.pipeline import run
 from retailflow.source import open_source
 from retailflow.source.generate import GenerateSpec, generate
-from retailflow.transform.runner import run
 from tests.dashboard.browser import chrome, close, screenshot, severe_console_messages
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -34,7 +34,7 @@ def lake(tmp_path_factory) -> Lake:
     source = open_source(f"duckdb:///{root / 'source.duckdb'}")
     export_days(source, lake, [spec.start + dt.timedelta(days=i) for i in range(21)], threads=1)
     source.close()
-    run(Settings(lake=lake.url), days=None)
+    run(Settings(lake=lake.url), None)
     write_dashboard(lake)
     return lake
 

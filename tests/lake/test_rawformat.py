@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from retailflow.errors import LakeError
-from retailflow.lake.rawformat import NULL_TOKENS, map_columns, normalize_header
-from retailflow.tables import CALENDAR, SALES, STORE
+from retailflow.lake.rawformat import map_columns, normalize_header
+from retailflow.tables import CALENDAR, NULL_TOKENS, SALES, STORE
 
 WHERE = "raw/dt=2026-01-05/sales.csv"
 

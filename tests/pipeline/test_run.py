@@ -22,8 +22,8 @@ from retailflow.dates import date_range
 from retailflow.errors import RetailflowError
 from retailflow.export import export_days
 from retailflow.lake import Lake
-from retailflow.transform.report import load_reports
-from retailflow.transform.runner import RunFailed, run
+from retailflow.lake.state import load_reports
+from retailflow.pipeline import RunFailed, run
 from tests.transform.lakebuilder import (
     LakeBuilder,
     calendar_csv,
@@ -121,7 +121,7 @@ def test_all_recomputes_every_week_with_raw_data(three_weeks):
     lake = three_weeks
     rewrite(lake, "20.00")
 
-    report = run(Settings(lake=lake.url), days=None)
+    report = run(Settings(lake=lake.url), None)
 
     assert report.request == {"days": "all"}
     assert [w.yr_wk_num for w in report.weeks] == [202601, 202602, 202603]
@@ -183,7 +183,7 @@ def test_an_incomplete_partition_fails_its_week_and_only_its_week(tmp_path):
 
 def test_a_lake_without_raw_partitions(tmp_path):
     with pytest.raises(RetailflowError, match="retailflow export") as failed:
-        run(Settings(lake=str(tmp_path / "lake")), days=None)
+        run(Settings(lake=str(tmp_path / "lake")), None)
     assert not isinstance(failed.value, RunFailed)
     assert "no raw partitions" in str(failed.value)
     (report,) = load_reports(Lake(str(tmp_path / "lake")))
@@ -229,7 +229,7 @@ def test_the_run_report(source, lake, spec):
     days = date_range(spec.start, spec.end)  # two whole fiscal weeks, exported with manifests
     export_days(source, lake, days)
 
-    report = run(Settings(lake=lake.url), days=None)
+    report = run(Settings(lake=lake.url), None)
 
     path = Path(lake.path(f"_state/runs/{report.run_id}.json"))
     saved = json.loads(path.read_text())
@@ -374,21 +374,24 @@ def test_the_report_counts_each_published_weeks_rows(tmp_path):
 # -- passes: groups of weeks computed and published together ----------------------------------------
 
 
-def test_inputs_split_into_passes_of_whole_weeks():
-    from retailflow.transform.inputs import RawFile, RunInputs
+def test_plans_split_into_passes_of_whole_weeks():
+    from retailflow.pipeline.records import DayInput, Planned, Selection, Week
 
     days = {202601: [dt.date(2025, 12, 30)], 202602: [dt.date(2026, 1, 5), dt.date(2026, 1, 6)], 202603: []}
-    files = [RawFile(d, "sales", f"raw/dt={d}/sales.csv.gz") for ds in days.values() for d in ds]
-    inputs = RunInputs(facts={"sales": files}, week_days=days)
-    passes = inputs.passes(2)
-    assert [p.weeks for p in passes] == [[202601, 202602], [202603]]
-    assert [f.day for f in passes[0].facts["sales"]] == [
-        dt.date(2025, 12, 30),
-        dt.date(2026, 1, 5),
-        dt.date(2026, 1, 6),
-    ]
-    assert passes[1].facts["sales"] == []
-    assert [p.weeks for p in inputs.passes(0)] == [[202601, 202602, 202603]]
+    planned = Planned(
+        run_id="r",
+        started_at="now",
+        selection=Selection(),
+        weeks=tuple(Week(w, tuple(ds)) for w, ds in days.items()) + (Week(202604, (), ("broken",)),),
+        inputs=tuple(DayInput(d, "v", True, {"sales": f"raw/dt={d}/sales.csv.gz"}) for ds in days.values() for d in ds),
+        dims_day=dt.date(2026, 1, 6),
+        dims={},
+    )
+    passes = planned.passes(2)
+    assert [[w.yr_wk_num for w in p.weeks] for p in passes] == [[202601, 202602], [202603]]
+    assert [i.day for i in passes[0].inputs] == [dt.date(2025, 12, 30), dt.date(2026, 1, 5), dt.date(2026, 1, 6)]
+    assert passes[1].inputs == ()
+    assert [[w.yr_wk_num for w in p.weeks] for p in planned.passes(0)] == [[202601, 202602, 202603]]
 
 
 def test_one_week_per_pass_gives_the_same_output_and_isolates_a_failing_week(tmp_path):

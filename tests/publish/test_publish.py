@@ -23,10 +23,10 @@ import pytest
 from retailflow.catalog.query import run_query
 from retailflow.config import Settings
 from retailflow.lake import Lake
+from retailflow.lake.state import load_reports
+from retailflow.pipeline import RunFailed, run
 from retailflow.publish import Publication, publish
 from retailflow.transform.duckdb_engine import DuckDBEngine
-from retailflow.transform.report import load_reports
-from retailflow.transform.runner import RunFailed, run
 from tests.transform.lakebuilder import LakeBuilder, inv, quarantine_rows, run_lake, sale, weekly_rows
 
 DAYS = {"2026-01-05": 202602, "2026-01-12": 202603}
@@ -141,7 +141,7 @@ KILLED_RUN = r"""
 import os, sys
 from retailflow.config import Settings
 from retailflow.lake.storage import Lake
-from retailflow.transform.runner import run
+from retailflow.pipeline import run
 
 lake_url, kill_at, log = sys.argv[1], sys.argv[2], sys.argv[3]
 original = Lake.commit
@@ -156,7 +156,7 @@ def commit(self, tmp, relative):
     return original(self, tmp, relative)
 
 Lake.commit = commit
-run(Settings(lake=lake_url), days=None)
+run(Settings(lake=lake_url), None)
 """
 
 
@@ -207,7 +207,7 @@ def test_a_run_killed_mid_publish_leaves_whole_weeks_and_the_next_run_completes(
     assert [p for p in (lake.root / "_staging").rglob("*.parquet")]
     assert len(load_reports(Lake(lake.url))) == 1
 
-    report = run(Settings(lake=lake.url), days=None)  # the normal rerun
+    report = run(Settings(lake=lake.url), None)  # the normal rerun
 
     assert report.status == "success"
     assert {w: parquet_total(lake.week_file(w)) for w in DAYS.values()} == new
@@ -225,7 +225,7 @@ def test_a_run_killed_while_cataloging_leaves_no_temporary_behind(lake, tmp_path
 
     committed = run_killed(lake, "catalog/retailflow.duckdb", tmp_path / "commits.log")
     assert "curated/calendar/part-0.parquet" in committed  # everything but the catalog was published
-    run(Settings(lake=lake.url), days=None)
+    run(Settings(lake=lake.url), None)
 
     assert temporaries(lake.root, "catalog") == []
 
@@ -338,7 +338,7 @@ def test_output_that_does_not_reconcile_is_not_published(lake):
     lake.day("2026-01-12", sales=[sale(9, 1054, 15497, "2026-01-12", 1, "5.00", "1.00")])  # reconciles
 
     with pytest.raises(RunFailed, match="does not reconcile") as failed:
-        run(Settings(lake=lake.url), days=None, engine=DropsARow())
+        run(Settings(lake=lake.url), None, engine=DropsARow())
 
     message = str(failed.value)
     assert "week 202602" in message and "week 202603" not in message
@@ -354,7 +354,7 @@ def test_output_that_does_not_reconcile_on_a_fresh_lake_publishes_nothing(lake):
     write_days(lake, "10.00")
 
     with pytest.raises(RunFailed, match="does not reconcile"):
-        run(Settings(lake=lake.url), days=[dt.date(2026, 1, 5)], engine=DropsARow())
+        run(Settings(lake=lake.url), [dt.date(2026, 1, 5)], engine=DropsARow())
 
     assert not (lake.root / "curated").exists()
     assert not (lake.root / "catalog").exists()

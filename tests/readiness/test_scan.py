@@ -113,7 +113,7 @@ def test_failing_trigger_records_nothing_so_the_next_scan_retries(lake, day, exp
 
 def test_ready_after_the_deadline_still_triggers(lake, day, exported):
     late = NOW.replace(hour=9)
-    assert scan_day(lake, day, CountingTrigger(), now=late, deadline=(4, 30)).status == TRIGGERED
+    assert scan_day(lake, day, CountingTrigger(), now=late, deadline=dt.time(4, 30)).status == TRIGGERED
 
 
 # -- partitions that are not ready --------------------------------------------------------------------
@@ -151,7 +151,7 @@ def test_corrupt_day_says_corrupt(lake, day, partition):
 
 
 def test_not_ready_after_the_deadline_is_missed(lake, day):
-    outcome = scan_day(lake, day, CountingTrigger(), now=NOW.replace(hour=5), deadline=(4, 30))
+    outcome = scan_day(lake, day, CountingTrigger(), now=NOW.replace(hour=5), deadline=dt.time(4, 30))
     assert outcome.status == DEADLINE_MISSED
     assert outcome.exit_code == ExitCode.DEADLINE_MISSED == 4
     assert outcome.message.startswith("ALERT: past the 04:30 deadline")
@@ -159,13 +159,13 @@ def test_not_ready_after_the_deadline_is_missed(lake, day):
 
 def test_not_ready_at_the_deadline_minute_is_missed(lake, day):
     assert (
-        scan_day(lake, day, CountingTrigger(), now=NOW.replace(hour=4, minute=30), deadline=(4, 30)).status
+        scan_day(lake, day, CountingTrigger(), now=NOW.replace(hour=4, minute=30), deadline=dt.time(4, 30)).status
         == DEADLINE_MISSED
     )
 
 
 def test_not_ready_before_the_deadline_is_just_not_ready(lake, day):
-    outcome = scan_day(lake, day, CountingTrigger(), now=NOW.replace(hour=4, minute=29), deadline=(4, 30))
+    outcome = scan_day(lake, day, CountingTrigger(), now=NOW.replace(hour=4, minute=29), deadline=dt.time(4, 30))
     assert outcome.status == NOT_READY and outcome.exit_code == 3
 
 

@@ -22,10 +22,10 @@ from typing import Any
 import duckdb
 
 from retailflow.config import Settings
+from retailflow.lake.state import RunReport
+from retailflow.pipeline import run
 from retailflow.source.calendar import calendar_sql
 from retailflow.tables import INVENTORY, SALES
-from retailflow.transform.report import RunReport
-from retailflow.transform.runner import run
 
 DIMS = Path(__file__).resolve().parents[2] / "src" / "retailflow" / "source" / "dims"
 
@@ -124,7 +124,7 @@ class LakeBuilder:
 
 def run_lake(url: str, days: list[str] | None = None, engine=None, **settings: Any) -> RunReport:
     parsed = [dt.date.fromisoformat(d) for d in days] if days is not None else None
-    return run(Settings(lake=url, **settings), days=parsed, engine=engine)
+    return run(Settings(lake=url, **settings), parsed, engine=engine)
 
 
 def weekly_rows(lake: LakeBuilder, where: str = "true") -> list[dict[str, Any]]:

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from retailflow.pipeline import RunFailed
 from retailflow.tables import INVENTORY, SALES
-from retailflow.transform.runner import RunFailed
 from tests.transform.lakebuilder import LakeBuilder, calendar_csv, inv, quarantine_rows, run_lake, sale, weekly_rows
 
 DAY = "2026-01-05"  # week 202602

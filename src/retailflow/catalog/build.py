@@ -17,6 +17,7 @@ import duckdb
 from retailflow.errors import LakeError
 from retailflow.lake import layout
 from retailflow.lake.storage import Lake
+from retailflow.tables import DIMENSION_TABLES, FACT_TABLES
 
 
 def _sql_string(value: str) -> str:
@@ -36,13 +37,13 @@ def catalog_tables(lake: Lake) -> dict[str, str]:
             f"FROM read_parquet({_sql_string(lake.uri(weekly) + '/*/*.parquet')}, "
             "hive_partitioning = true, hive_types_autocast = false)"
         )
-    for table in ("store", "product", "calendar"):
+    for table in (t.name for t in DIMENSION_TABLES):
         if layout.PART_FILE in lake.listdir(layout.curated_table(table)):
             views[table] = (
                 f"SELECT * FROM read_parquet({_sql_string(lake.uri(layout.curated_table(table)) + '/*.parquet')})"
             )
     quarantine_days = lake.subdirs(layout.QUARANTINE)
-    for table in ("sales", "inventory"):
+    for table in (t.name for t in FACT_TABLES):
         if any(f"{table}.parquet" in lake.listdir(f"{layout.QUARANTINE}/{d}") for d in quarantine_days):
             views[f"quarantine_{table}"] = (
                 f"SELECT * FROM read_parquet({_sql_string(lake.uri(layout.QUARANTINE) + f'/*/{table}.parquet')}, "

@@ -18,8 +18,8 @@ import duckdb
 from retailflow.catalog.query import open_catalog
 from retailflow.dashboard.panels import CUBE_COLUMNS, DASHBOARD, Dashboard, cube_sql, store_product_sql
 from retailflow.errors import RetailflowError
+from retailflow.lake.state import load_reports
 from retailflow.lake.storage import Lake
-from retailflow.transform.report import load_reports
 
 DEFAULT_WEEKS = 13  # a quarter: what a weekly business review looks at
 

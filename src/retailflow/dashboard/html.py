@@ -13,9 +13,10 @@ from importlib import resources
 
 from retailflow.dashboard.data import DEFAULT_WEEKS, build_payload_json
 from retailflow.dashboard.panels import DASHBOARD, Dashboard
+from retailflow.lake import layout
 from retailflow.lake.storage import Lake
 
-DASHBOARD_PATH = "dashboard/index.html"
+DASHBOARD_PATH = layout.dashboard()
 
 
 def _asset(name: str) -> str:

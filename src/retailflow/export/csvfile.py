@@ -10,8 +10,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from retailflow.lake.manifest import FileEntry
-
-NULL_TOKEN = "\\N"  # what the real Snowflake unload writes for NULL
+from retailflow.tables import NULL_TOKEN
 
 
 class _CountingHasher:

@@ -5,8 +5,11 @@ curated/weekly_sales_inventory/yr_wk_num=YYYYWW/part-0.parquet
 curated/{store,product,calendar}/part-0.parquet
 quarantine/dt=YYYY-MM-DD/<table>.parquet
 catalog/retailflow.duckdb
+dashboard/index.html
 _state/triggers/dt=YYYY-MM-DD/<manifest sha256>.json
+_state/scans/dt=YYYY-MM-DD.json
 _state/runs/<run id>.json
+_staging/<run id>/...             a run's output before it is published (swept when its run is gone)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ RAW = "raw"
 CURATED = "curated"
 QUARANTINE = "quarantine"
 STATE = "_state"
+STAGING = "_staging"
 MANIFEST_NAME = "_manifest.json"
 TMP_PREFIX = "_tmp."  # in-flight files: ignored by every reader, swept by the next writer
 WEEKLY_TABLE = "weekly_sales_inventory"
@@ -66,6 +70,20 @@ def runs() -> str:
     return f"{STATE}/runs"
 
 
+def run_report(run_id: str) -> str:
+    return f"{runs()}/{run_id}.json"
+
+
+def staging(run_id: str) -> str:
+    """Where a run stages its output before publishing it."""
+    return f"{STAGING}/{run_id}"
+
+
+def dashboard() -> str:
+    """The self-contained HTML dashboard."""
+    return "dashboard/index.html"
+
+
 def curated_table(table: str) -> str:
     return f"{CURATED}/{table}"
 
@@ -84,3 +102,8 @@ def catalog() -> str:
 
 def is_temporary(name: str) -> bool:
     return name.rsplit("/", 1)[-1].startswith(TMP_PREFIX)
+
+
+def superset_state() -> str:
+    """The local Superset's own folder: its settings, metadata database, admin password, pid and log."""
+    return f"{STATE}/superset"

@@ -12,8 +12,6 @@ from __future__ import annotations
 from retailflow.errors import LakeError
 from retailflow.tables import Table
 
-NULL_TOKENS = ("\\N", "\\\\N", "")  # \\N: the escaped variant found in real unloads
-
 
 def normalize_header(name: str) -> str:
     return name.replace("\ufeff", "").strip().strip('"').strip().lower()

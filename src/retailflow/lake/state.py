@@ -1,4 +1,12 @@
-"""The run report, written to ``<lake>/_state/runs/<run id>.json`` for every run, failed ones included."""
+"""The lake's own records under ``_state/``: what ran, what was scanned, what was triggered.
+
+- run reports, ``_state/runs/<run id>.json``: one per run, failed ones included (``retailflow status``);
+- scan records, ``_state/scans/dt=D.json``: the latest scan of a day and what it found;
+- trigger records, ``_state/triggers/dt=D/<version>.json``: a partition version that was triggered.
+
+Readiness, the pipeline, status and the dashboard all read and write them here, so none of them needs
+another's module to know what happened.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +60,7 @@ class RunReport:
         return asdict(self)
 
     def save(self, lake: Lake) -> str:
-        path = f"{layout.runs()}/{self.run_id}.json"
+        path = layout.run_report(self.run_id)
         lake.write_json(path, self.to_dict())
         return path
 
@@ -61,3 +69,26 @@ def load_reports(lake: Lake, limit: int | None = None) -> list[dict[str, Any]]:
     """Run reports, newest first (run ids sort by time)."""
     names = sorted((n for n in lake.listdir(layout.runs()) if n.endswith(".json")), reverse=True)
     return [lake.read_json(f"{layout.runs()}/{n}") for n in names[:limit]]
+
+
+def save_scan(lake: Lake, day: dt.date, record: dict[str, Any]) -> None:
+    lake.write_json(layout.scan_record(day), record)
+
+
+def load_scan(lake: Lake, day: dt.date) -> dict[str, Any] | None:
+    path = layout.scan_record(day)
+    return lake.read_json(path) if lake.exists(path) else None
+
+
+def load_trigger(lake: Lake, day: dt.date, version: str) -> dict[str, Any] | None:
+    path = layout.trigger_record(day, version)
+    return lake.read_json(path) if lake.exists(path) else None
+
+
+def save_trigger(lake: Lake, day: dt.date, version: str, record: dict[str, Any]) -> None:
+    lake.write_json(layout.trigger_record(day, version), record)
+
+
+def triggered_versions(lake: Lake, day: dt.date) -> list[str]:
+    """The partition versions of ``day`` that were ever triggered."""
+    return [name.removesuffix(".json") for name in lake.listdir(layout.triggers(day)) if name.endswith(".json")]

@@ -1,4 +1,4 @@
-"""Which fiscal weeks a request touches, and which raw partitions each week has (via the calendar)."""
+"""The fiscal calendar as planning needs it: which week a day is in, and which weeks a request touches."""
 
 from __future__ import annotations
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from retailflow.config import load_settings
-from retailflow.dates import resolve_days
+from retailflow.config import load_settings, parse_spark_conf
 from retailflow.errors import RetailflowError
-from retailflow.transform.runner import run
+from retailflow.pipeline.records import Selection
+from retailflow.pipeline.run import run
 from retailflow.transform.spark_engine import SparkEngine
 
 
@@ -40,12 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(
             flags={"lake": args.lake, "engine": "spark", "quarantine_threshold": args.quarantine_threshold}
         )
-        days = resolve_days(args.date, args.date_from, args.date_to, allow_none=args.all)
-        if days is None and not args.all:
-            raise RetailflowError("No weeks chosen.", "Use --date D, --from D1 --to D2, or --all.")
-        conf = dict(item.split("=", 1) for item in args.conf)
+        selection = Selection.from_flags(args.date, args.date_from, args.date_to, args.all)
+        # The settings' Spark conf (RETAILFLOW_SPARK_CONF, retailflow.toml), then --conf on top.
+        conf = {**settings.spark_conf, **parse_spark_conf(args.conf)}
         # master=None: spark-submit (or the Databricks cluster) decides where this runs.
-        report = run(settings, days=days, engine=SparkEngine(master=None, conf=conf))
+        report = run(settings, selection, engine=SparkEngine(master=None, conf=conf))
     except RetailflowError as exc:
         print(f"retailflow: {exc}", file=sys.stderr)
         return int(exc.exit_code)

@@ -1,5 +1,6 @@
 """Publishing staged output into the curated zone, one atomic file replacement at a time."""
 
-from retailflow.publish.publisher import Publication, publish
+from retailflow.publish.publication import build_publication
+from retailflow.publish.publisher import Publication, StagedFile, publish
 
-__all__ = ["Publication", "publish"]
+__all__ = ["Publication", "StagedFile", "build_publication", "publish"]

@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 from retailflow.lake.storage import Lake
 
 
+@dataclass(frozen=True)
+class StagedFile:
+    """A file an engine wrote to a run's staging area, and where publishing puts it."""
+
+    staged: str
+    final: str
+
+
 @dataclass
 class Publication:
     moves: list[tuple[str, str]] = field(default_factory=list)  # (staged, final) lake-relative paths

@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from retailflow.config import Settings, load_settings, parse_hhmm
+from retailflow.config import Settings, load_settings
 from retailflow.dates import parse_date
 from retailflow.errors import DeadlineMissedError
 from retailflow.lake.storage import Lake
@@ -25,21 +25,23 @@ def default_day(settings: Settings, now: dt.datetime) -> dt.date:
     return now.astimezone(ZoneInfo(settings.timezone)).date() - dt.timedelta(days=settings.scan_days_back)
 
 
-def run_scan(settings: Settings, day: dt.date | None = None, now: dt.datetime | None = None) -> ScanOutcome:
+def run_scan(
+    settings: Settings, day: dt.date | None = None, now: dt.datetime | None = None, lake: Lake | None = None
+) -> ScanOutcome:
     """The scan with everything resolved from settings: what both the CLI and the Lambda call."""
     zone = ZoneInfo(settings.timezone)
     now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
     day = day or default_day(settings, now)
-    trigger = make_trigger(settings.trigger, run_local=_local_runner(settings))
-    deadline = parse_hhmm(settings.deadline) if settings.deadline else None
-    return scan_day(Lake(settings.lake), day, trigger, now=now, deadline=deadline)
+    lake = lake or Lake(settings.lake)
+    trigger = make_trigger(settings.trigger, run_local=_local_runner(settings, lake))
+    return scan_day(lake, day, trigger, now=now, deadline=settings.deadline)
 
 
-def _local_runner(settings: Settings):
+def _local_runner(settings: Settings, lake: Lake):
     def run(day: dt.date) -> dict[str, Any]:
-        from retailflow.transform.runner import run_for_trigger  # heavy imports only when a run starts
+        from retailflow.pipeline import run_for_trigger  # heavy imports only when a run starts
 
-        return run_for_trigger(settings, day)
+        return run_for_trigger(settings, day, lake=lake)
 
     return run
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retailflow.errors import ExitCode
-from retailflow.lake import layout
+from retailflow.lake import layout, state
 from retailflow.lake.rawzone import PartitionState, inspect_partition
 from retailflow.lake.storage import Lake
 from retailflow.readiness.triggers import Trigger
@@ -46,56 +46,56 @@ class ScanOutcome:
 
 
 def scan_day(
-    lake: Lake, day: dt.date, trigger: Trigger, now: dt.datetime, deadline: tuple[int, int] | None = None
+    lake: Lake, day: dt.date, trigger: Trigger, now: dt.datetime, deadline: dt.time | None = None
 ) -> ScanOutcome:
     """Scan ``day``'s partition at local time ``now`` (aware, in the business time zone).
 
     Whatever it finds is recorded as the day's latest scan (``retailflow status`` shows it)."""
     outcome = _scan(lake, day, trigger, now, deadline)
-    lake.write_json(
-        layout.scan_record(day),
-        {"date": day.isoformat(), "scanned_at": now.isoformat(timespec="seconds"), **outcome.as_dict()},
+    state.save_scan(
+        lake, day, {"date": day.isoformat(), "scanned_at": now.isoformat(timespec="seconds"), **outcome.as_dict()}
     )
     return outcome
 
 
-def _scan(
-    lake: Lake, day: dt.date, trigger: Trigger, now: dt.datetime, deadline: tuple[int, int] | None
-) -> ScanOutcome:
-    state = inspect_partition(lake, day)
-    if not state.complete:
-        message = state.describe() if state.exists else f"{layout.raw_partition(day)} has not arrived yet."
-        if deadline and (now.hour, now.minute) >= deadline:
+def _scan(lake: Lake, day: dt.date, trigger: Trigger, now: dt.datetime, deadline: dt.time | None) -> ScanOutcome:
+    partition = inspect_partition(lake, day)
+    if not partition.complete:
+        message = partition.describe() if partition.exists else f"{layout.raw_partition(day)} has not arrived yet."
+        if deadline is not None and (now.hour, now.minute) >= (deadline.hour, deadline.minute):
             return ScanOutcome(
                 day,
                 DEADLINE_MISSED,
-                f"ALERT: past the {deadline[0]:02d}:{deadline[1]:02d} deadline and {message[0].lower()}{message[1:]} "
+                f"ALERT: past the {deadline:%H:%M} deadline and {message[0].lower()}{message[1:]} "
                 "Check the nightly export job, then re-run it for this day.",
-                state,
+                partition,
             )
-        return ScanOutcome(day, NOT_READY, message + " The next scan will look again.", state)
+        return ScanOutcome(day, NOT_READY, message + " The next scan will look again.", partition)
 
-    record_path = layout.trigger_record(day, state.version)
-    if trigger.records and lake.exists(record_path):
-        previous = lake.read_json(record_path)
+    previous = state.load_trigger(lake, day, partition.version) if trigger.records else None
+    if previous is not None:
         return ScanOutcome(
             day,
             ALREADY_TRIGGERED,
             f"{layout.raw_partition(day)} is unchanged since it was triggered at {previous.get('triggered_at')}: "
             "nothing to do.",
-            state,
+            partition,
         )
-    details = trigger.fire(day, state.version)
+    details = trigger.fire(day, partition.version)
     if not trigger.records:
-        return ScanOutcome(day, READY, f"{state.describe()} Trigger '{trigger.name}': nothing started.", state)
-    lake.write_json(
-        record_path,
+        return ScanOutcome(day, READY, f"{partition.describe()} Trigger '{trigger.name}': nothing started.", partition)
+    state.save_trigger(
+        lake,
+        day,
+        partition.version,
         {
             "date": day.isoformat(),
-            "version": state.version,
+            "version": partition.version,
             "trigger": trigger.name,
             "triggered_at": now.isoformat(timespec="seconds"),
             "details": details,
         },
     )
-    return ScanOutcome(day, TRIGGERED, f"{state.describe()} Triggered a run ({trigger.name}).", state, details=details)
+    return ScanOutcome(
+        day, TRIGGERED, f"{partition.describe()} Triggered a run ({trigger.name}).", partition, details=details
+    )

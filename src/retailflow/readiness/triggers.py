@@ -1,5 +1,5 @@
 """What a ready partition triggers. A small interface so the orchestrator can change by setting:
-``local`` runs the weekly transformation in-process, ``none`` only reports; Airflow comes later.
+``local`` runs the pipeline in-process, ``none`` only reports.
 """
 
 from __future__ import annotations

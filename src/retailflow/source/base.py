@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Callable
 from typing import Protocol
 
@@ -27,11 +28,14 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+# URL scheme -> "module:class" of its driver, imported only when a URL of that scheme is opened (so a
+# driver's client library is needed only by those who use it).
+DRIVERS: dict[str, str] = {"duckdb": "retailflow.source.duckdb_source:DuckDBSource"}
 _FACTORIES: dict[str, Callable[[str], Source]] = {}
 
 
 def register(scheme: str, factory: Callable[[str], Source]) -> None:
-    """Make ``scheme://...`` URLs open with ``factory(url)``."""
+    """Make ``scheme://...`` URLs open with ``factory(url)`` (for drivers outside this package)."""
     _FACTORIES[scheme] = factory
 
 
@@ -45,10 +49,11 @@ def scheme_of(url: str) -> str:
 
 def open_source(url: str) -> Source:
     scheme = scheme_of(url)
-    if scheme == "duckdb" and "duckdb" not in _FACTORIES:
-        from retailflow.source import duckdb_source  # noqa: F401  (registers itself)
     factory = _FACTORIES.get(scheme)
+    if factory is None and scheme in DRIVERS:
+        module, _, name = DRIVERS[scheme].partition(":")
+        factory = getattr(importlib.import_module(module), name)
     if factory is None:
-        known = ", ".join(sorted(_FACTORIES) or ["duckdb"])
+        known = ", ".join(sorted({*DRIVERS, *_FACTORIES}))
         raise SourceError(f"No source driver for {url!r}.", f"Supported URL schemes: {known}.")
     return factory(url)

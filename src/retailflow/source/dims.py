@@ -11,10 +11,7 @@ from pathlib import Path
 import duckdb
 
 from retailflow.source.calendar import calendar_sql, default_years
-from retailflow.tables import CALENDAR, PRODUCT, STORE, Table, engine_type
-
-# The real unload wrote NULL as \N; the copy we ship has it escaped once more as \\N.
-NULL_TOKENS = ["\\N", "\\\\N", ""]
+from retailflow.tables import CALENDAR, NULL_TOKENS, PRODUCT, STORE, Table, engine_type
 
 
 @contextlib.contextmanager
@@ -37,7 +34,7 @@ def load_default_dims(con: duckdb.DuckDBPyConnection, calendar_until=None) -> No
             con.execute(
                 f"INSERT INTO {table.name} BY NAME SELECT * FROM read_csv(?, header=true, all_varchar=false, "
                 f"nullstr=?, columns=?)",
-                [str(path), NULL_TOKENS, {c.name.upper(): engine_type(c.type, "duckdb") for c in table.columns}],
+                [str(path), list(NULL_TOKENS), {c.name.upper(): engine_type(c.type, "duckdb") for c in table.columns}],
             )
     con.execute(create_table_sql(CALENDAR))
     con.execute(f"INSERT INTO calendar {calendar_sql(*default_years(calendar_until))}")

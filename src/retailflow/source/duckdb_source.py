@@ -9,7 +9,6 @@ import duckdb
 import pyarrow as pa
 
 from retailflow.errors import SourceError
-from retailflow.source.base import register
 from retailflow.tables import Table
 
 BATCH_ROWS = 256_000
@@ -77,6 +76,3 @@ class DuckDBSource:
 
     def close(self) -> None:
         self.con.close()
-
-
-register("duckdb", DuckDBSource)

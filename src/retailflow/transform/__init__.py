@@ -1,1 +1,2 @@
-"""The weekly metrics: read a week's raw partitions, validate, compute, reconcile, publish."""
+"""The weekly metrics engines: one SQL plan (plan.py), executed by DuckDB or Spark, and the pure checks
+a computed week must pass. The pipeline (retailflow.pipeline) drives them."""

@@ -25,3 +25,7 @@ class Dialect:
 
 DUCKDB = Dialect("duckdb")
 SPARK = Dialect("spark")
+
+
+def dialect_of(engine_name: str) -> Dialect:
+    return SPARK if engine_name == "spark" else DUCKDB

@@ -12,7 +12,7 @@ import duckdb
 from retailflow.errors import LakeError
 from retailflow.lake import layout
 from retailflow.lake.storage import Lake
-from retailflow.tables import TABLES
+from retailflow.tables import DIMENSION_TABLES, FACT_TABLES, TABLES
 from retailflow.transform.duckdb_raw import raw_files_select
 from retailflow.transform.inputs import RunInputs
 from retailflow.transform.plan import Step
@@ -104,25 +104,25 @@ class DuckDBEngine:
 
     def stage_quarantine(self, lake: Lake, staging: str) -> dict[tuple[str, str], str]:
         staged = {}
-        for table in ("sales", "inventory"):
-            days = [r[0] for r in self.con.execute(f"SELECT DISTINCT partition_dt FROM quarantine_{table}").fetchall()]
+        for table in FACT_TABLES:
+            view = f"quarantine_{table.name}"
+            days = [r[0] for r in self.con.execute(f"SELECT DISTINCT partition_dt FROM {view}").fetchall()]
             for day in days:
-                staged[(day.isoformat(), table)] = self._copy(
-                    f"SELECT * FROM quarantine_{table} WHERE partition_dt = DATE '{day.isoformat()}' ORDER BY ALL",
+                staged[(day.isoformat(), table.name)] = self._copy(
+                    f"SELECT * FROM {view} WHERE partition_dt = DATE '{day.isoformat()}' ORDER BY ALL",
                     lake,
-                    f"{staging}/{layout.quarantine_file(day, table)}",
+                    f"{staging}/{layout.quarantine_file(day, table.name)}",
                 )
         return staged
 
     def stage_dims(self, lake: Lake, staging: str) -> dict[str, str]:
-        order = {"store": "store_key", "product": "prod_key", "calendar": "cal_dt"}
         return {
-            table: self._copy(
-                f"SELECT * FROM dim_{table} ORDER BY {key}",
+            table.name: self._copy(
+                f"SELECT * FROM dim_{table.name} ORDER BY {table.keys[0]}",
                 lake,
-                f"{staging}/{layout.curated_table(table)}/{layout.PART_FILE}",
+                f"{staging}/{layout.curated_table(table.name)}/{layout.PART_FILE}",
             )
-            for table, key in order.items()
+            for table in DIMENSION_TABLES
         }
 
     def _disconnect(self) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from retailflow.lake.rawformat import NULL_TOKENS
 from retailflow.lake.rawheader import group_by_header
 from retailflow.lake.storage import Lake
-from retailflow.tables import Table
+from retailflow.tables import NULL_TOKENS, Table
 
 
 def _sql_string(value: str) -> str:

@@ -1,13 +1,17 @@
-"""What the runner needs from an engine. DuckDB (duckdb_engine.py) and Spark (spark_engine.py) both
-execute the same plan (plan.py) and stage their output for the publisher (publish.py)."""
+"""What the pipeline needs from an engine, and the engine a setting names. DuckDB (duckdb_engine.py)
+and Spark (spark_engine.py) both execute the same plan (plan.py) and stage their output as parquet files
+that the publish stage moves into place."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from retailflow.lake.storage import Lake
 from retailflow.transform.inputs import RunInputs
 from retailflow.transform.plan import Step
+
+if TYPE_CHECKING:
+    from retailflow.config import Settings
 
 
 class Engine(Protocol):
@@ -32,3 +36,14 @@ class Engine(Protocol):
         """Write the curated dimension tables; return table -> staged path."""
 
     def close(self) -> None: ...
+
+
+def make_engine(settings: Settings) -> Engine:
+    """The engine ``settings.engine`` names (imported only when chosen: Spark is heavy)."""
+    if settings.engine == "spark":
+        from retailflow.transform.spark_engine import SparkEngine
+
+        return SparkEngine(master=settings.spark_master, conf=dict(settings.spark_conf))
+    from retailflow.transform.duckdb_engine import DuckDBEngine
+
+    return DuckDBEngine(memory_limit=settings.duckdb_memory_limit or None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retailflow.tables import CALENDAR, INVENTORY, PRODUCT, SALES, STORE, Column, Table
+from retailflow.tables import CALENDAR, INVENTORY, PRODUCT, SALES, SOURCE_DECIMAL, STORE, Column, Table
 from retailflow.transform.dialect import Dialect
 from retailflow.transform.schema import PARTITION_COLUMN, WEEKLY_COLUMNS
 
@@ -53,11 +53,11 @@ def typed(column: Column, d: Dialect, source: str | None = None) -> str:
     kind = column.kind
     if kind == "int":
         return f"CASE WHEN {d.matches(x, INT_PATTERN)} THEN TRY_CAST({x} AS {column.type}) END"
-    if kind == "decimal" and column.type == "DECIMAL(38,2)":
+    if kind == "decimal" and column.type == SOURCE_DECIMAL:
         # Through DECIMAL(18,2) first: DuckDB parses text into 38-digit decimals ~40x slower, and only
         # values beyond 10^16 need the wide type.
-        wide = f"COALESCE(TRY_CAST({x} AS DECIMAL(18,2)), TRY_CAST({x} AS DECIMAL(38,2)))"
-        return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN CAST({wide} AS DECIMAL(38,2)) END"
+        wide = f"COALESCE(TRY_CAST({x} AS DECIMAL(18,2)), TRY_CAST({x} AS {SOURCE_DECIMAL}))"
+        return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN CAST({wide} AS {SOURCE_DECIMAL}) END"
     if kind in ("decimal", "double"):
         return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN TRY_CAST({x} AS {column.type}) END"
     if kind == "date":
@@ -218,31 +218,8 @@ def dimension_steps(d: Dialect) -> list[Step]:
 
 def metric_steps(d: Dialect) -> list[Step]:
     dbl = lambda expr: f"CAST({expr} AS DOUBLE)"  # noqa: E731
-    zero = "CAST(0 AS DECIMAL(38,2))"
-    final_cols = {
-        "yr_num": "k.yr_num",
-        "wk_num": "k.wk_num",
-        "week_start_dt": "k.week_start_dt",
-        "week_end_dt": "k.week_end_dt",
-        "store_key": "w.store_key",
-        "prod_key": "w.prod_key",
-        "total_sales_qty": "w.total_sales_qty",
-        "total_sales_amt": "w.total_sales_amt",
-        "avg_sales_price": f"{dbl('w.total_sales_amt')} / {dbl('NULLIF(w.total_sales_qty, 0)')}",
-        "total_cost": "w.total_cost",
-        "eow_dt": "w.eow_dt",
-        "eow_stock_on_hand_qty": "w.eow_on_hand",
-        "eow_stock_on_order_qty": "w.eow_on_order",
-        "no_stock_instances": "w.no_stock_instances",
-        "low_stock_instances": "w.low_stock_instances",
-        "total_low_stock_impact": "w.no_stock_instances + w.low_stock_instances",
-        "potential_low_stock_impact": "w.potential_low_stock_impact",
-        "no_stock_impact": "w.no_stock_impact",
-        "out_of_stock_pct": f"{dbl('w.no_stock_instances')} / {dbl(7)}",
-        "in_stock_pct": f"{dbl(1)} - {dbl('w.no_stock_instances')} / {dbl(7)}",
-        "weeks_of_supply": f"{dbl('w.eow_on_hand')} / {dbl('NULLIF(w.total_sales_qty, 0)')}",
-    }
-    select_cols = ",\n    ".join(f"CAST({final_cols[c.name]} AS {d.type(c.type)}) AS {c.name}" for c in WEEKLY_COLUMNS)
+    zero = f"CAST(0 AS {SOURCE_DECIMAL})"
+    select_cols = ",\n    ".join(f"CAST({c.expression} AS {d.type(c.type)}) AS {c.name}" for c in WEEKLY_COLUMNS)
     return [
         # 1. Daily sales: the day's transactions summed per store and product.
         Step(
@@ -315,7 +292,3 @@ def metric_steps(d: Dialect) -> list[Step]:
 def build_plan(d: Dialect) -> list[Step]:
     """Every step, in execution order."""
     return [*dimension_steps(d), *fact_steps(SALES, d), *fact_steps(INVENTORY, d), *metric_steps(d)]
-
-
-FACT_NAMES = (SALES.name, INVENTORY.name)
-DIMENSION_NAMES = (STORE.name, PRODUCT.name, CALENDAR.name)

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from retailflow.errors import LakeError
-from retailflow.lake.rawformat import NULL_TOKENS
 from retailflow.lake.rawheader import group_by_header
 from retailflow.lake.storage import Lake
-from retailflow.tables import TABLES
+from retailflow.tables import DIMENSION_TABLES, FACT_TABLES, NULL_TOKENS, TABLES
 from retailflow.transform.inputs import RunInputs
 from retailflow.transform.plan import Step
 from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
@@ -146,23 +145,22 @@ class SparkEngine:
         from pyspark.sql import functions as F
 
         staged = {}
-        for table in ("sales", "inventory"):
-            df = self.spark.table(f"quarantine_{table}")
+        for table in FACT_TABLES:
+            df = self.spark.table(f"quarantine_{table.name}")
             days = [r[0] for r in df.select("partition_dt").distinct().collect()]  # a handful of dates
             for day in days:
                 rows = df.where(F.col("partition_dt") == F.lit(day)).orderBy(*df.columns)
-                staged[(day.isoformat(), table)] = self._write_single(
-                    rows, lake, f"{staging}/spark-quarantine/{table}/dt={day.isoformat()}"
+                staged[(day.isoformat(), table.name)] = self._write_single(
+                    rows, lake, f"{staging}/spark-quarantine/{table.name}/dt={day.isoformat()}"
                 )
         return staged
 
     def stage_dims(self, lake: Lake, staging: str) -> dict[str, str]:
-        order = {"store": "store_key", "product": "prod_key", "calendar": "cal_dt"}
         return {
-            table: self._write_single(
-                self.spark.table(f"dim_{table}").orderBy(key), lake, f"{staging}/spark-dims/{table}"
+            table.name: self._write_single(
+                self.spark.table(f"dim_{table.name}").orderBy(table.keys[0]), lake, f"{staging}/spark-dims/{table.name}"
             )
-            for table, key in order.items()
+            for table in DIMENSION_TABLES
         }
 
     def close(self) -> None:

@@ -1,0 +1,290 @@
+"""The pipeline's stages, each callable on its own (an orchestrator's task) with the same shape:
+``stage(settings, previous_result, *, lake=None) -> result``, every result a JSON-serializable record.
+
+    plan_weeks  the weeks to recompute and the raw partitions they read
+    compute     the engine executes the plan and stages the output (nothing visible to readers yet)
+    check       thresholds, counts that add up, reconciliation: which weeks may be published
+    publish     the staged files of the passing weeks move into place, one atomic replacement each
+    refresh_catalog, write_report
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from retailflow.config import Settings
+from retailflow.errors import DataQualityError
+from retailflow.lake import layout
+from retailflow.lake.state import FAILED, PARTIAL, SUCCESS, RunReport, WeekResult
+from retailflow.lake.storage import Lake
+from retailflow.pipeline import planning
+from retailflow.pipeline.records import Checked, Computed, Planned, Published, Selection
+from retailflow.publish import StagedFile, build_publication
+from retailflow.publish import publish as apply_publication
+from retailflow.tables import FACT_TABLES
+from retailflow.transform.checks import TOTALS, DayCount, WeekTotals, check_counts, check_dimensions, check_totals
+from retailflow.transform.dialect import dialect_of
+from retailflow.transform.engine import Engine, make_engine
+from retailflow.transform.inputs import RawFile, RunInputs
+from retailflow.transform.plan import build_plan
+
+Result = Computed | Checked | Published
+
+
+def open_lake(settings: Settings, lake: Lake | None = None) -> Lake:
+    return lake if lake is not None else Lake(settings.lake)
+
+
+def plan_weeks(
+    settings: Settings, selection: Selection, *, lake: Lake | None = None, run_id: str | None = None
+) -> Planned:
+    """Stage 1: the weeks ``selection`` touches and their raw partitions. Sweeps what killed runs left."""
+    lake = open_lake(settings, lake)
+    sweep_staging(lake)
+    return planning.plan(lake, selection, run_id=run_id)
+
+
+def compute(
+    settings: Settings, planned: Planned, *, lake: Lake | None = None, engine: Engine | None = None
+) -> Computed:
+    """Stage 2: compute the planned weeks (in passes of whole weeks) and stage their output."""
+    lake = open_lake(settings, lake)
+    owned = engine is None
+    engine = engine or make_engine(settings)
+    try:
+        passes = planned.passes(settings.weeks_per_pass or engine.weeks_per_pass)
+        parts = [_compute_pass(lake, engine, part) for part in passes]
+    finally:
+        if owned:
+            engine.close()
+    return _merge(planned, engine.name, parts)
+
+
+def _compute_pass(lake: Lake, engine: Engine, part: Planned) -> Computed:
+    durations: dict[str, float] = {}
+    timer = _timer(durations)
+    facts = {
+        t.name: [RawFile(i.day, t.name, i.files[t.name]) for i in part.inputs] for t in FACT_TABLES
+    }  # one file per day, oldest first
+    dims = {table: RawFile(part.dims_day, table, relative) for table, relative in part.dims.items()}
+    weeks = [w.yr_wk_num for w in part.weeks]
+    with timer("load"):
+        engine.load(lake, RunInputs(facts=facts, dims=dims, week_days={w.yr_wk_num: list(w.days) for w in part.weeks}))
+    with timer("compute"):
+        engine.execute(build_plan(dialect_of(engine.name)))
+        dimension_counts = {
+            r["table_name"]: {"rows_read": int(r["rows_read"]), "distinct_keys": int(r["distinct_keys"])}
+            for r in engine.fetch("dim_counts")
+        }
+        counts = _day_counts(part, [r for t in FACT_TABLES for r in engine.fetch(f"counts_{t.name}")])
+        totals = _week_totals(weeks, engine.fetch("reconciliation"))
+    staging = f"{layout.staging(part.run_id)}/pass-{weeks[0]}"
+    with timer("write"):
+        weekly = {
+            week: StagedFile(staged, f"{layout.weekly_partition(week)}/{layout.PART_FILE}")
+            for week, staged in engine.stage_weekly(lake, staging, weeks).items()
+        }
+        quarantine = tuple(
+            StagedFile(staged, layout.quarantine_file(dt.date.fromisoformat(day), table))
+            for (day, table), staged in sorted(engine.stage_quarantine(lake, staging).items())
+        )
+        staged_dims = tuple(
+            StagedFile(staged, f"{layout.curated_table(table)}/{layout.PART_FILE}")
+            for table, staged in engine.stage_dims(lake, staging).items()
+        )
+    return Computed(
+        planned=part,
+        engine=engine.name,
+        staging=layout.staging(part.run_id),
+        weekly=weekly,
+        quarantine=quarantine,
+        quarantine_days=tuple(sorted({i.day for i in part.inputs})),
+        dims=staged_dims,
+        counts=counts,
+        totals=totals,
+        dimension_counts=dimension_counts,
+        durations_s=durations,
+    )
+
+
+def _day_counts(part: Planned, rows: list[dict[str, Any]]) -> tuple[DayCount, ...]:
+    by_key = {(r["partition_dt"], r["table_name"]): r for r in rows}
+    out = []
+    for day in sorted({i.day for i in part.inputs}):
+        for table in FACT_TABLES:
+            r = by_key.get((day, table.name), {})
+            read, quarantined = int(r.get("rows_read") or 0), int(r.get("rows_quarantined") or 0)
+            kept, used = int(r.get("rows_kept") or 0), int(r.get("rows_used") or 0)
+            out.append(DayCount(day, table.name, read, used, kept - used, quarantined))
+    return tuple(out)
+
+
+def _week_totals(weeks: list[int], rows: list[dict[str, Any]]) -> tuple[WeekTotals, ...]:
+    by_week = {r["yr_wk_num"]: r for r in rows}
+    out = []
+    for week in weeks:
+        r = by_week.get(week, {})
+        sums = {
+            side: {name: str(r.get(f"{side}_{name.removeprefix('sales_')}") or 0) for name in TOTALS}
+            for side in ("input", "output")
+        }
+        out.append(WeekTotals(week, int(r.get("output_rows") or 0), sums["input"], sums["output"]))
+    return tuple(out)
+
+
+def _merge(planned: Planned, engine: str, parts: list[Computed]) -> Computed:
+    durations: dict[str, float] = {}
+    for part in parts:
+        for name, seconds in part.durations_s.items():
+            durations[name] = round(durations.get(name, 0.0) + seconds, 3)
+    return Computed(
+        planned=planned,
+        engine=engine,
+        staging=layout.staging(planned.run_id),
+        weekly={w: s for p in parts for w, s in p.weekly.items()},
+        quarantine=tuple(s for p in parts for s in p.quarantine),
+        quarantine_days=tuple(d for p in parts for d in p.quarantine_days),
+        dims=parts[-1].dims if parts else (),
+        counts=tuple(c for p in parts for c in p.counts),
+        totals=tuple(t for p in parts for t in p.totals),
+        dimension_counts=parts[-1].dimension_counts if parts else {},
+        durations_s=durations,
+    )
+
+
+def check(settings: Settings, computed: Computed, *, strict: bool = False) -> Checked:
+    """Stage 3: which computed weeks may be published.
+
+    A week fails when a day's quarantined share is above the threshold, its counts do not add up, or its
+    output does not reconcile with its input. With ``strict`` (an orchestrator's quality gate) any
+    failing week raises DataQualityError; otherwise the failures are recorded and the others publish."""
+    warnings, dimensions = check_dimensions(computed.dimension_counts) if computed.dimension_counts else ([], {})
+    if computed.planned.dims_day is not None:
+        dimensions["snapshot_day"] = computed.planned.dims_day.isoformat()
+    day_errors = check_counts(computed.counts, settings.quarantine_threshold)
+    totals = {t.yr_wk_num: t for t in computed.totals}
+    errors: dict[int, tuple[str, ...]] = {}
+    for week in computed.planned.runnable:
+        reasons = [reason for day in week.days for reason in day_errors.get(day, [])]
+        if week.yr_wk_num in totals:
+            reasons += check_totals(totals[week.yr_wk_num])
+        errors[week.yr_wk_num] = tuple(reasons)
+    checked = Checked(computed, errors, tuple(warnings), dimensions)
+    if strict and checked.failing:
+        raise DataQualityError(
+            "; ".join(f"week {w}: {' '.join(r)}" for w, r in checked.failing.items()),
+            f"Nothing of those weeks was published. Details in {layout.run_report(computed.planned.run_id)}.",
+        )
+    return checked
+
+
+def publish(settings: Settings, checked: Checked, *, lake: Lake | None = None) -> Published:
+    """Stage 4: move the passing weeks' staged files into place, then drop the staging folder."""
+    lake = open_lake(settings, lake)
+    started = time.perf_counter()
+    c = checked.computed
+    publication = build_publication(c.weekly, set(checked.passing), c.quarantine, c.quarantine_days, c.dims)
+    outputs = apply_publication(lake, publication)
+    lake.remove(checked.computed.staging, recursive=True)
+    return Published(checked, tuple(outputs), {"publish": round(time.perf_counter() - started, 3)})
+
+
+def refresh_catalog(settings: Settings, *, lake: Lake | None = None) -> str:
+    """Stage 5: rebuild the catalog over what is published; return its lake path."""
+    from retailflow.catalog import build_catalog
+
+    return build_catalog(open_lake(settings, lake))
+
+
+def write_report(
+    settings: Settings,
+    planned: Planned,
+    results: Sequence[Result] = (),
+    *,
+    error: str | None = None,
+    engine: str | None = None,
+    durations: dict[str, float] | None = None,
+    lake: Lake | None = None,
+) -> RunReport:
+    """Stage 6: the run's report, from whatever stages ran, saved to ``_state/runs/<run id>.json``."""
+    report = RunReport(
+        run_id=planned.run_id,
+        engine=engine or next((_computed(r).engine for r in results), settings.engine),
+        request=planned.selection.describe(),
+        started_at=planned.started_at,
+        inputs=[{"day": i.day.isoformat(), "version": i.version, "manifest": i.has_manifest} for i in planned.inputs],
+        error=error,
+    )
+    weeks = {w.yr_wk_num: WeekResult(w.yr_wk_num, [d.isoformat() for d in w.days]) for w in planned.weeks}
+    for w in planned.weeks:
+        if w.errors:
+            weeks[w.yr_wk_num].status = FAILED
+            weeks[w.yr_wk_num].errors += list(w.errors)
+    all_durations = dict(durations or {})
+    for result in results:
+        computed = _computed(result)
+        report.counts += [
+            {"day": c.day.isoformat(), "table": c.table, "read": c.read, "used": c.used}
+            | {"duplicates": c.duplicates, "quarantined": c.quarantined}
+            for c in computed.counts
+        ]
+        for t in computed.totals:
+            weeks[t.yr_wk_num].rows, weeks[t.yr_wk_num].totals = t.rows, dict(t.input)
+        checked = result.checked if isinstance(result, Published) else result
+        if isinstance(checked, Checked):
+            report.warnings += [w for w in checked.warnings if w not in report.warnings]
+            report.dimensions.update(checked.dimensions)
+            for week, reasons in checked.errors.items():
+                weeks[week].errors += list(reasons)
+        for week in computed.weekly:
+            published = isinstance(result, Published) and week in result.weeks
+            weeks[week].status = "published" if published else FAILED
+        if isinstance(result, Published):
+            report.outputs += list(result.outputs)
+        for name, seconds in {
+            **computed.durations_s,
+            **(result.durations_s if isinstance(result, Published) else {}),
+        }.items():
+            all_durations[name] = round(all_durations.get(name, 0.0) + seconds, 3)
+    if planned.dims_day is not None:
+        report.dimensions.setdefault("snapshot_day", planned.dims_day.isoformat())
+    report.weeks = [weeks[w] for w in sorted(weeks)]
+    report.durations_s = all_durations
+    report.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    published = [w for w in report.weeks if w.status == "published"]
+    if error is not None:
+        report.status = FAILED
+    else:
+        report.status = SUCCESS if len(published) == len(report.weeks) else PARTIAL if published else FAILED
+    report.save(open_lake(settings, lake))
+    return report
+
+
+def _computed(result: Result) -> Computed:
+    if isinstance(result, Published):
+        return result.checked.computed
+    return result.computed if isinstance(result, Checked) else result
+
+
+def sweep_staging(lake: Lake) -> None:
+    """Remove what killed runs left in the staging area (runs of one lake are not concurrent)."""
+    for name in lake.subdirs(layout.STAGING):
+        lake.remove(layout.staging(name), recursive=True)
+
+
+def _timer(durations: dict[str, float]):
+    """``with timer("compute"):`` adds the block's duration to ``durations``."""
+
+    @contextlib.contextmanager
+    def span(name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            durations[name] = round(durations.get(name, 0.0) + time.perf_counter() - start, 3)
+
+    return span

@@ -1,0 +1,98 @@
+"""The pipeline's stages one by one, as an orchestrator runs them: each in a fresh process, handed only
+the JSON of the previous stage's record. The result must be byte for byte what ``pipeline.run`` writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retailflow.config import Settings
+from retailflow.errors import DataQualityError
+from retailflow.pipeline import check, compute, from_json, plan_weeks, run, to_json
+from retailflow.pipeline.records import Checked, Computed, Planned, Published, Selection
+from tests.transform.lakebuilder import LakeBuilder, sale, write_edge_cases, write_messy_inputs
+
+
+def _stage(lake_url: str, stage: str, *args: str, stdin: str = "") -> str:
+    env = {**os.environ, "RETAILFLOW_LAKE": lake_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "retailflow.pipeline", stage, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _published_files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for folder in ("curated", "quarantine")
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file()
+    }
+
+
+def _lake(path: Path) -> LakeBuilder:
+    return write_messy_inputs(write_edge_cases(LakeBuilder(path)))
+
+
+@pytest.mark.slow
+def test_stages_in_separate_processes_publish_what_run_publishes(tmp_path):
+    chained = _lake(tmp_path / "chained")
+    staged = _lake(tmp_path / "staged")
+    run(Settings(lake=chained.url, quarantine_threshold=1.0), None)
+
+    env_lake = staged.url
+    os.environ["RETAILFLOW_QUARANTINE_THRESHOLD"] = "1.0"
+    try:
+        planned = _stage(env_lake, "plan", "--all")
+        computed = _stage(env_lake, "compute", stdin=planned)
+        assert not (staged.root / "curated").exists(), "compute must not publish anything"
+        checked = _stage(env_lake, "check", stdin=computed)
+        published = _stage(env_lake, "publish", stdin=checked)
+        _stage(env_lake, "catalog")
+        (tmp_path / "published.json").write_text(published)
+        report = json.loads(_stage(env_lake, "report", str(tmp_path / "published.json"), stdin=planned))
+    finally:
+        del os.environ["RETAILFLOW_QUARANTINE_THRESHOLD"]
+
+    assert _published_files(staged.root) == _published_files(chained.root)
+    assert len(_published_files(staged.root)) > 5
+    assert from_json(Published, published).weeks == tuple(
+        sorted(w.yr_wk_num for w in from_json(Planned, planned).weeks)
+    )
+    saved = json.loads((staged.root / "_state" / "runs" / f"{report['report']}.json").read_text())
+    assert saved["status"] == "success"
+    assert not list((staged.root / "_staging").glob("*")), "publish leaves no staging behind"
+
+
+def test_records_round_trip_through_json(tmp_path):
+    lake = write_edge_cases(LakeBuilder(tmp_path / "lake"))
+    settings = Settings(lake=lake.url)
+    planned = plan_weeks(settings, Selection.of([dt.date(2026, 1, 5)]))
+    assert from_json(Planned, to_json(planned)) == planned
+    computed = compute(settings, planned)
+    assert from_json(Computed, to_json(computed)) == computed
+    checked = check(settings, computed)
+    assert from_json(Checked, to_json(checked)) == checked
+    assert checked.passing == (202602,)
+
+
+def test_strict_check_is_a_quality_gate(tmp_path):
+    lake = write_edge_cases(LakeBuilder(tmp_path / "lake"))
+    lake.day("2026-01-07", sales=[sale(999, 1, 10, "2026-01-07", "x", "1.00", "1.00")])
+    settings = Settings(lake=lake.url)
+    computed = compute(settings, plan_weeks(settings, Selection.of([dt.date(2026, 1, 7)])))
+    assert check(settings, computed).failing  # recorded, not raised
+    with pytest.raises(DataQualityError, match="week 202602: .*quarantined"):
+        check(settings, computed, strict=True)
