@@ -17,11 +17,8 @@ import duckdb
 from retailflow.errors import LakeError
 from retailflow.lake import layout
 from retailflow.lake.storage import Lake
+from retailflow.sql import literal
 from retailflow.tables import DIMENSION_TABLES, FACT_TABLES
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def catalog_tables(lake: Lake) -> dict[str, str]:
@@ -34,19 +31,19 @@ def catalog_tables(lake: Lake) -> dict[str, str]:
         # still prune partitions through the cast (tests/catalog/test_build.py).
         views[layout.WEEKLY_TABLE] = (
             "SELECT * REPLACE (CAST(yr_wk_num AS INTEGER) AS yr_wk_num)\n"
-            f"FROM read_parquet({_sql_string(lake.uri(weekly) + '/*/*.parquet')}, "
+            f"FROM read_parquet({literal(lake.uri(weekly) + '/*/*.parquet')}, "
             "hive_partitioning = true, hive_types_autocast = false)"
         )
     for table in (t.name for t in DIMENSION_TABLES):
         if layout.PART_FILE in lake.listdir(layout.curated_table(table)):
             views[table] = (
-                f"SELECT * FROM read_parquet({_sql_string(lake.uri(layout.curated_table(table)) + '/*.parquet')})"
+                f"SELECT * FROM read_parquet({literal(lake.uri(layout.curated_table(table)) + '/*.parquet')})"
             )
     quarantine_days = lake.subdirs(layout.QUARANTINE)
     for table in (t.name for t in FACT_TABLES):
         if any(f"{table}.parquet" in lake.listdir(f"{layout.QUARANTINE}/{d}") for d in quarantine_days):
             views[f"quarantine_{table}"] = (
-                f"SELECT * FROM read_parquet({_sql_string(lake.uri(layout.QUARANTINE) + f'/*/{table}.parquet')}, "
+                f"SELECT * FROM read_parquet({literal(lake.uri(layout.QUARANTINE) + f'/*/{table}.parquet')}, "
                 "hive_partitioning = false, union_by_name = true)"
             )
     if layout.WEEKLY_TABLE in views and "store" in views and "product" in views:

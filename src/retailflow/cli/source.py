@@ -28,6 +28,7 @@ def generate(ctx, source, date_from, date_to, stores, products, seed, dense):
 
         retailflow generate --from 2026-01-04 --to 2026-01-31 --products 200
     """
+    from retailflow.redact import redact_url
     from retailflow.source.duckdb_source import path_of
     from retailflow.source.generate import GenerateSpec
     from retailflow.source.generate import generate as run_generate
@@ -42,5 +43,5 @@ def generate(ctx, source, date_from, date_to, stores, products, seed, dense):
         result = run_generate(db, spec, on_progress=advance)
     console.success(
         f"Generated {result.sales_rows:,} sales and {result.inventory_rows:,} inventory rows "
-        f"for {days[0]}..{days[-1]} in {db}."
+        f"for {days[0]}..{days[-1]} in {path_of(redact_url(settings.source))}."
     )

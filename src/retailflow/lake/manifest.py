@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from retailflow.redact import redact_url
+
 FORMAT = "retailflow-raw-manifest/1"
 
 
@@ -24,11 +26,13 @@ class FileEntry:
 
 
 def build(day: dt.date, files: dict[str, FileEntry], source: str, exported_at: dt.datetime) -> dict[str, Any]:
+    """The manifest of a partition. ``source`` is recorded redacted (no password or secret parameter
+    reaches the lake), whatever the caller passes."""
     return {
         "format": FORMAT,
         "dt": day.isoformat(),
         "exported_at": exported_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "source": source,
+        "source": redact_url(source),
         "files": {name: {"rows": e.rows, "bytes": e.bytes, "sha256": e.sha256} for name, e in sorted(files.items())},
     }
 

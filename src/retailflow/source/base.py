@@ -10,11 +10,12 @@ from typing import Protocol
 import pyarrow as pa
 
 from retailflow.errors import SourceError
+from retailflow.redact import redact_url
 from retailflow.tables import Table
 
 
 class Source(Protocol):
-    url: str
+    url: str  # may hold a password: show it only through retailflow.redact.redact_url
 
     def check(self, tables: tuple[Table, ...]) -> None:
         """Raise SourceError naming the first missing table or column of the contract."""
@@ -48,6 +49,11 @@ def scheme_of(url: str) -> str:
 
 
 def open_source(url: str) -> Source:
+    if not url.strip():
+        raise SourceError(
+            f"The source setting is {'empty' if not url else 'blank'} ({url!r}).",
+            "Pass --source duckdb:///path/to/source.duckdb, or set RETAILFLOW_SOURCE.",
+        )
     scheme = scheme_of(url)
     factory = _FACTORIES.get(scheme)
     if factory is None and scheme in DRIVERS:
@@ -55,5 +61,5 @@ def open_source(url: str) -> Source:
         factory = getattr(importlib.import_module(module), name)
     if factory is None:
         known = ", ".join(sorted({*DRIVERS, *_FACTORIES}))
-        raise SourceError(f"No source driver for {url!r}.", f"Supported URL schemes: {known}.")
+        raise SourceError(f"No source driver for {redact_url(url)!r}.", f"Supported URL schemes: {known}.")
     return factory(url)

@@ -9,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from retailflow.errors import SourceError
+from retailflow.redact import redact_url
 from retailflow.tables import Table
 
 BATCH_ROWS = 256_000
@@ -18,12 +19,12 @@ def path_of(url: str) -> Path:
     """``duckdb:///rel/path.duckdb`` is relative, ``duckdb:////abs/path.duckdb`` absolute (SQLAlchemy's rule)."""
     if "://" in url and not url.split("://", 1)[1].startswith("/"):
         raise SourceError(
-            f"Source URL {url!r} is not a duckdb URL.",
+            f"Source URL {redact_url(url)!r} is not a duckdb URL.",
             "Use duckdb:///relative/path.duckdb or duckdb:////abs/path.duckdb.",
         )
     path = url.split("://", 1)[1][1:] if "://" in url else url
-    if not path:
-        raise SourceError(f"Source URL {url!r} names no file.", "Use duckdb:///path/to/source.duckdb.")
+    if not path.strip():
+        raise SourceError(f"Source URL {redact_url(url)!r} names no file.", "Use duckdb:///path/to/source.duckdb.")
     return Path(path)
 
 
@@ -35,15 +36,19 @@ class DuckDBSource:
     def __init__(self, url: str):
         self.url = url
         self.path = path_of(url)
+        shown = path_of(redact_url(url))  # the file as messages show it (a secret query value as ***)
         if not self.path.is_file():
             raise SourceError(
-                f"Source database {self.path} does not exist.",
+                f"Source database {shown} does not exist.",
                 "Create one with `retailflow generate`, or point --source at your database.",
             )
         try:
             self.con = duckdb.connect(str(self.path), read_only=True)
         except duckdb.Error as exc:
-            raise SourceError(f"Cannot open source database {self.path}: {exc}") from None
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceError(
+                f"Cannot open source database {shown}: {reason.replace(str(self.path), str(shown))}"
+            ) from None
 
     def check(self, tables: tuple[Table, ...]) -> None:
         present: dict[str, set[str]] = {}
@@ -54,7 +59,7 @@ class DuckDBSource:
         for table in tables:
             if table.name not in present:
                 raise SourceError(
-                    f"The source {self.url} has no table '{table.name}'.",
+                    f"The source {redact_url(self.url)} has no table '{table.name}'.",
                     "Run `retailflow generate` to create a source, or point --source at the right database.",
                 )
             missing = [c for c in table.column_names if c not in present[table.name]]
