@@ -144,3 +144,64 @@ def test_replace_ignores_none_and_changes_the_rest():
     settings = Settings().replace(lake="elsewhere", deadline=None)
     assert settings.lake == "elsewhere"
     assert settings.deadline is None
+
+
+# -- booleans (allow_manifestless), the lease settings, the DuckDB memory limit ---------------------------
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("true", True), ("TRUE", True), ("1", True), ("yes", True), (" Yes ", True)]
+    + [("false", False), ("False", False), ("0", False), ("no", False)],
+)
+def test_env_booleans_are_coerced(tmp_path, text, value):
+    settings = load_settings(environ={"RETAILFLOW_ALLOW_MANIFESTLESS": text}, cwd=tmp_path)
+    assert settings.allow_manifestless is value
+
+
+@pytest.mark.parametrize("text", ["maybe", "2", "y e s", "truee"])
+def test_a_bad_boolean_in_env_is_one_line_naming_the_variable(tmp_path, text):
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"RETAILFLOW_ALLOW_MANIFESTLESS": text}, cwd=tmp_path)
+    message = str(info.value)
+    assert "RETAILFLOW_ALLOW_MANIFESTLESS" in message and repr(text) in message and "true or false" in message
+    assert "\n" not in message
+
+
+def test_toml_booleans(tmp_path):
+    write_toml(tmp_path, "allow_manifestless = true\n")
+    assert load_settings(environ={}, cwd=tmp_path).allow_manifestless is True
+    write_toml(tmp_path, 'allow_manifestless = "no"\n')
+    assert load_settings(environ={}, cwd=tmp_path).allow_manifestless is False
+    write_toml(tmp_path, 'allow_manifestless = "sometimes"\n')
+    with pytest.raises(ConfigError, match="allow_manifestless"):
+        load_settings(environ={}, cwd=tmp_path)
+
+
+def test_allow_manifestless_is_off_by_default_and_text_is_typed():
+    assert Settings().allow_manifestless is False
+    assert Settings(allow_manifestless="true").allow_manifestless is True
+
+
+def test_lease_settings(tmp_path):
+    settings = load_settings(environ={"RETAILFLOW_LEASE_WAIT_S": "0", "RETAILFLOW_LEASE_TTL_S": "30"}, cwd=tmp_path)
+    assert (settings.lease_wait_s, settings.lease_ttl_s) == (0.0, 30.0)
+    assert Settings().lease_wait_s > 0  # a second run waits for the first by default
+
+
+@pytest.mark.parametrize("changes", [{"lease_wait_s": -1}, {"lease_ttl_s": 0}, {"lease_wait_s": float("nan")}])
+def test_out_of_range_lease_settings_rejected(changes):
+    with pytest.raises(ConfigError):
+        Settings().replace(**changes)
+
+
+@pytest.mark.parametrize("value", ["2GB", "512 MiB", "1.5GB"])
+def test_a_memory_limit_is_accepted(tmp_path, value):
+    assert load_settings(environ={"RETAILFLOW_DUCKDB_MEMORY_LIMIT": value}, cwd=tmp_path).duckdb_memory_limit == value
+
+
+@pytest.mark.parametrize("value", ["1GB'; ATTACH '/tmp/x.db", "lots", "2 GB; SELECT 1", "-1GB"])
+def test_a_crafted_memory_limit_is_a_config_error_not_sql(tmp_path, value):
+    with pytest.raises(ConfigError, match="duckdb_memory_limit") as info:
+        load_settings(environ={"RETAILFLOW_DUCKDB_MEMORY_LIMIT": value}, cwd=tmp_path)
+    assert "\n" not in str(info.value)

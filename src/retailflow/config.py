@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from retailflow.errors import ConfigError
+from retailflow.sql import memory_size
 
 Engine = Literal["duckdb", "spark"]
 TriggerName = Literal["local", "none"]
@@ -68,11 +69,36 @@ class Settings:
         default=1, metadata={"help": "gzip level of exported raw files (1-9): 1 is ~5x faster than 6, ~25% larger."}
     )
     export_threads: int = field(default=2, metadata={"help": "Days exported in parallel."})
+    allow_manifestless: bool = field(
+        default=False,
+        metadata={
+            "help": "Accept raw partitions without _manifest.json as complete (outside producers, e.g. a "
+            "Snowflake COPY INTO). Off, such a partition is not ready: an export killed before its manifest "
+            "looks just like it."
+        },
+    )
+    lease_wait_s: float = field(
+        default=300.0,
+        metadata={
+            "help": "How long a run waits for the lake's writer lease while another run holds it (seconds; "
+            "0: fail at once, naming the holder)."
+        },
+    )
+    lease_ttl_s: float = field(
+        default=120.0,
+        metadata={
+            "help": "How long a writer lease or a scan's trigger claim lives without renewal (seconds; renewed "
+            "every third of it while its holder works). A dead holder's lease is taken over at once from the "
+            "same host, and after this long from any host."
+        },
+    )
 
     def __post_init__(self) -> None:
         # Text from a file, the environment or a test becomes the typed value once, here.
         if isinstance(self.deadline, str):
             object.__setattr__(self, "deadline", parse_hhmm(self.deadline))
+        if isinstance(self.allow_manifestless, str):
+            object.__setattr__(self, "allow_manifestless", parse_bool(self.allow_manifestless, "allow_manifestless"))
         if isinstance(self.spark_conf, str):
             object.__setattr__(self, "spark_conf", parse_spark_conf(self.spark_conf.split(",")))
         elif not isinstance(self.spark_conf, dict):
@@ -137,6 +163,8 @@ _TYPES = {f.name: f.type for f in fields(Settings)}
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
     kind = _TYPES[name]
+    if kind == "bool":
+        return value if isinstance(value, bool) else parse_bool(str(value), f"{name} from {origin}")
     try:
         if kind == "int":
             return int(value)
@@ -166,6 +194,14 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"export_threads must be 1 or more, got {settings.export_threads}.")
     if settings.scan_days_back < 0:
         raise ConfigError(f"scan_days_back must be 0 or more, got {settings.scan_days_back}.")
+    if not isinstance(settings.allow_manifestless, bool):
+        raise ConfigError(f"allow_manifestless must be true or false, got {settings.allow_manifestless!r}.")
+    if not settings.lease_wait_s >= 0:  # also NaN
+        raise ConfigError(f"lease_wait_s must be 0 (do not wait) or more seconds, got {settings.lease_wait_s}.")
+    if not settings.lease_ttl_s >= 1:
+        raise ConfigError(f"lease_ttl_s must be 1 second or more, got {settings.lease_ttl_s}.")
+    if settings.duckdb_memory_limit:
+        memory_size(settings.duckdb_memory_limit)  # a size like 2GB, or a one-line ConfigError (never SQL)
     try:
         from zoneinfo import ZoneInfo
 
@@ -186,6 +222,20 @@ def parse_hhmm(text: str) -> dt.time:
     except ValueError:
         raise ConfigError(f"Deadline {text!r} is not a time of day.", "Write it as HH:MM, e.g. 04:30.") from None
     return dt.time(hour, minute)
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def parse_bool(text: str, what: str) -> bool:
+    """true/false, 1/0, yes/no (any case), as from the environment or a file."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ConfigError(f"Setting {what} must be true or false (or 1/0, yes/no), got {text!r}.")
 
 
 def parse_spark_conf(items: Iterable[str]) -> dict[str, str]:

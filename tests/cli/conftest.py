@@ -1,5 +1,6 @@
 """Fixtures of the CLI tests: ``invoke`` runs the command in an empty working directory; ``raw_lake`` is
-a tiny hand-written raw zone (week 202602), ``published`` the same after ``retailflow run``."""
+a tiny hand-written raw zone (week 202602; no manifests, so ``RETAILFLOW_ALLOW_MANIFESTLESS=true`` is set),
+``published`` the same after ``retailflow run``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ def invoke(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def raw_lake(tmp_path) -> LakeBuilder:
+def outside_producer(monkeypatch) -> None:
+    """Built lakes have no manifests, like an outside producer's: the commands must accept that."""
+    monkeypatch.setenv("RETAILFLOW_ALLOW_MANIFESTLESS", "true")
+
+
+@pytest.fixture
+def raw_lake(tmp_path, outside_producer) -> LakeBuilder:
     return fill(LakeBuilder(tmp_path / "lake"))
 
 

@@ -84,7 +84,7 @@ def test_run_all_with_a_date(raw_lake, invoke):
     assert not (raw_lake.root / "curated").exists()
 
 
-def test_run_over_the_quarantine_threshold(tmp_path, invoke):
+def test_run_over_the_quarantine_threshold(tmp_path, invoke, outside_producer):
     lake = fill(LakeBuilder(tmp_path / "lake"), bad=2)  # 2 of 4 sales rows of 2026-01-05
 
     result = invoke("run", "--lake", lake.url, "--date", "2026-01-05")

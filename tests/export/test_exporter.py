@@ -12,7 +12,6 @@ import pytest
 
 from retailflow.errors import LakeError, SourceError
 from retailflow.export import export_days
-from retailflow.export.exporter import _redacted
 from retailflow.lake import Lake, layout
 from retailflow.lake.rawzone import inspect_partition
 from retailflow.source import open_source
@@ -284,8 +283,16 @@ def test_unwritable_lake_fails_and_writes_nothing(tmp_path, source, day):
 
 
 def test_manifest_never_carries_credentials():
-    assert _redacted("postgresql://user:secret@db.example.com/retail") == "postgresql://***@db.example.com/retail"
-    assert _redacted("duckdb:///source.duckdb") == "duckdb:///source.duckdb"
+    from retailflow.lake import manifest
+
+    built = manifest.build(
+        dt.date(2026, 1, 5), {}, "postgresql://user:secret@db.example.com/retail", dt.datetime(2026, 1, 6)
+    )
+    assert built["source"] == "postgresql://user:***@db.example.com/retail"
+    assert (
+        manifest.build(dt.date(2026, 1, 5), {}, "duckdb:///source.duckdb", dt.datetime(2026, 1, 6))["source"]
+        == "duckdb:///source.duckdb"
+    )
 
 
 def test_every_contract_table_is_exported(exported):

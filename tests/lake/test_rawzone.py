@@ -148,12 +148,14 @@ def test_manifest_entry_without_sha256_is_corrupt(lake, day, partition):
     assert not inspect_partition(lake, day).complete
 
 
-# -- an outside producer's partition (no manifest) ----------------------------------------------------
+# -- an outside producer's partition (no manifest), where the settings accept one -----------------------
+
+OUTSIDE = {"allow_manifestless": True}  # settings.allow_manifestless: outside producers write this lake
 
 
 def test_outside_producer_partition_is_complete(lake, day, tmp_path):
     write_partition(tmp_path / "lake", day, header_case="lower")
-    state = inspect_partition(lake, day)
+    state = inspect_partition(lake, day, **OUTSIDE)
     assert state.complete and not state.has_manifest
     assert state.files == {t: f"{t}.csv" for t in TABLES}
     assert state.version and len(state.version) == 64
@@ -162,43 +164,89 @@ def test_outside_producer_partition_is_complete(lake, day, tmp_path):
 
 def test_outside_producer_version_follows_content(lake, day, tmp_path):
     partition = write_partition(tmp_path / "lake", day)
-    first = inspect_partition(lake, day).version
+    first = inspect_partition(lake, day, **OUTSIDE).version
     write_partition(tmp_path / "lake", day)  # the same bytes again
-    assert inspect_partition(lake, day).version == first
+    assert inspect_partition(lake, day, **OUTSIDE).version == first
     flip_last_byte(partition / "product.csv")
-    changed = inspect_partition(lake, day).version
+    changed = inspect_partition(lake, day, **OUTSIDE).version
     assert changed != first
 
 
 def test_gzipped_outside_producer_partition_is_complete(lake, day, tmp_path):
     write_partition(tmp_path / "lake", day, gzip=True, header_case="upper")
-    state = inspect_partition(lake, day)
+    state = inspect_partition(lake, day, **OUTSIDE)
     assert state.complete
     assert state.files["sales"] == "sales.csv.gz"
 
 
 def test_header_only_fact_files_are_complete(lake, day, tmp_path):
     write_partition(tmp_path / "lake", day, rows={"sales": [], "inventory": []})
-    assert inspect_partition(lake, day).complete
+    assert inspect_partition(lake, day, **OUTSIDE).complete
 
 
 def test_temporary_files_are_ignored(lake, day, tmp_path):
     partition = write_partition(tmp_path / "lake", day)
     (partition / f"{layout.TMP_PREFIX}0123.sales.csv.gz").write_bytes(b"")
     (partition / f"{layout.TMP_PREFIX}0123._manifest.json").write_text("{broken")
-    state = inspect_partition(lake, day)
+    state = inspect_partition(lake, day, **OUTSIDE)
     assert state.complete and not state.has_manifest
 
 
 def test_temporary_file_does_not_count_as_the_file(lake, day, tmp_path):
     partition = write_partition(tmp_path / "lake", day)
     (partition / "sales.csv").rename(partition / f"{layout.TMP_PREFIX}0123.sales.csv")
-    assert inspect_partition(lake, day).missing == ["sales"]
+    assert inspect_partition(lake, day, **OUTSIDE).missing == ["sales"]
 
 
 def test_temporary_files_beside_a_manifest_are_ignored(lake, day, partition):
     (partition / f"{layout.TMP_PREFIX}0123.store.csv.gz").write_bytes(b"half")
-    assert inspect_partition(lake, day).complete
+    assert inspect_partition(lake, day, **OUTSIDE).complete
+
+
+def test_partition_without_a_manifest_is_not_complete_by_default(lake, day, tmp_path):
+    write_partition(tmp_path / "lake", day)
+    state = inspect_partition(lake, day)
+    assert not state.complete and state.exists and state.lacks_manifest
+    assert state.missing == [] and state.problems == []
+    assert state.version is None
+    text = state.describe()
+    assert "no _manifest.json" in text and "Re-export the day" in text
+    assert "allow_manifestless = true" in text and "RETAILFLOW_ALLOW_MANIFESTLESS=true" in text
+    assert "\n" not in text
+
+
+def test_exported_partition_without_its_manifest_is_not_complete(lake, day, partition):
+    (partition / layout.MANIFEST_NAME).unlink()  # an export killed right before its manifest
+    assert inspect_partition(lake, day).lacks_manifest
+    assert not inspect_partition(lake, day).complete
+
+
+# -- an export in progress, or killed ----------------------------------------------------------------
+
+
+def test_export_marker_makes_a_whole_partition_not_ready(lake, day, partition):
+    (partition / layout.EXPORT_MARKER_NAME).write_text("{}")
+    for allow in (False, True):
+        state = inspect_partition(lake, day, allow_manifestless=allow)
+        assert not state.complete and state.export_in_progress and not state.lacks_manifest
+        assert "export in progress or interrupted" in state.describe()
+        assert "re-export the day" in state.describe()
+
+
+def test_export_marker_beside_manifestless_files(lake, day, tmp_path):
+    partition = write_partition(tmp_path / "lake", day)
+    (partition / layout.EXPORT_MARKER_NAME).write_text("{}")
+    state = inspect_partition(lake, day, allow_manifestless=True)
+    assert not state.complete and state.export_in_progress
+
+
+def test_only_the_marker_is_a_partition_that_exists(lake, day, tmp_path):
+    folder = tmp_path / "lake" / layout.raw_partition(day)
+    folder.mkdir(parents=True)
+    (folder / layout.EXPORT_MARKER_NAME).write_text("{}")
+    state = inspect_partition(lake, day)
+    assert state.exists and not state.complete
+    assert "export in progress or interrupted" in state.describe()
 
 
 # -- listing days -------------------------------------------------------------------------------------

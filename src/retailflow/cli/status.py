@@ -18,4 +18,5 @@ def status(ctx, lake, days, n_runs):
     from retailflow.lake import Lake
     from retailflow.status import show_status
 
-    show_status(Lake(settings_of(ctx, lake=lake).lake), days=days, runs=n_runs)
+    settings = settings_of(ctx, lake=lake)
+    show_status(Lake(settings.lake), days=days, runs=n_runs, allow_manifestless=settings.allow_manifestless)

@@ -1,12 +1,16 @@
 """Where everything lives in the lake, relative to its root. Pure functions: no IO.
 
 raw/dt=YYYY-MM-DD/{sales,inventory,store,product,calendar}.csv[.gz], _manifest.json
+raw/dt=YYYY-MM-DD/_export_in_progress.json    while an export writes the partition (or once it was killed)
 curated/weekly_sales_inventory/yr_wk_num=YYYYWW/part-0.parquet
 curated/{store,product,calendar}/part-0.parquet
 quarantine/dt=YYYY-MM-DD/<table>.parquet
 catalog/retailflow.duckdb
 dashboard/index.html
 _state/triggers/dt=YYYY-MM-DD/<manifest sha256>.json
+_state/claims/dt=YYYY-MM-DD/<manifest sha256>/<generation>.json   a scan's claim to trigger that version
+_state/lease/writer/<generation>.json   the lake's writer lease: one run at a time (lake/lease.py)
+_state/staging/<run id>.json      who owns a run's staging, and until when
 _state/scans/dt=YYYY-MM-DD.json
 _state/runs/<run id>.json
 _staging/<run id>/...             a run's output before it is published (swept when its run is gone)
@@ -107,3 +111,32 @@ def is_temporary(name: str) -> bool:
 def superset_state() -> str:
     """The local Superset's own folder: its settings, metadata database, admin password, pid and log."""
     return f"{STATE}/superset"
+
+
+# -- exports in progress, claims and leases (lake/lease.py) -----------------------------------------------
+
+EXPORT_MARKER_NAME = "_export_in_progress.json"  # written first and removed last by `retailflow export`
+
+
+def export_marker(day: dt.date) -> str:
+    """The marker of an export of ``day`` that is in progress, or was interrupted."""
+    return f"{raw_partition(day)}/{EXPORT_MARKER_NAME}"
+
+
+def trigger_claim(day: dt.date, version: str) -> str:
+    """The slot (a folder of generation files) a scan claims before it triggers ``day``'s ``version``."""
+    return f"{STATE}/claims/dt={day.isoformat()}/{version}"
+
+
+def writer_lease() -> str:
+    """The slot of the lake's writer lease: one run writes the lake at a time."""
+    return f"{STATE}/lease/writer"
+
+
+def staging_owners() -> str:
+    return f"{STATE}/staging"
+
+
+def staging_owner(run_id: str) -> str:
+    """Who owns ``_staging/<run id>/`` and until when (the staging sweep leaves live owners' staging alone)."""
+    return f"{staging_owners()}/{run_id}.json"

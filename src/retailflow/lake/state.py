@@ -2,7 +2,9 @@
 
 - run reports, ``_state/runs/<run id>.json``: one per run, failed ones included (``retailflow status``);
 - scan records, ``_state/scans/dt=D.json``: the latest scan of a day and what it found;
-- trigger records, ``_state/triggers/dt=D/<version>.json``: a partition version that was triggered.
+- trigger records, ``_state/triggers/dt=D/<version>.json``: a partition version that was triggered;
+- trigger claims, ``_state/claims/dt=D/<version>/``, the writer lease, ``_state/lease/writer/``, and
+  staging owners, ``_state/staging/<run id>.json``: who is doing what right now (lake/lease.py).
 
 Readiness, the pipeline, status and the dashboard all read and write them here, so none of them needs
 another's module to know what happened.
@@ -27,6 +29,14 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     now = now or dt.datetime.now(dt.UTC)
     # Microseconds, so that run ids sort in time order even for runs started within the same second.
     return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:6]}"
+
+
+def run_started(run_id: str) -> dt.datetime | None:
+    """When a run started, from its id (None for an id that is not one of ``new_run_id``'s)."""
+    try:
+        return dt.datetime.strptime(run_id.split("-", 1)[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -68,7 +78,20 @@ class RunReport:
 def load_reports(lake: Lake, limit: int | None = None) -> list[dict[str, Any]]:
     """Run reports, newest first (run ids sort by time)."""
     names = sorted((n for n in lake.listdir(layout.runs()) if n.endswith(".json")), reverse=True)
-    return [lake.read_json(f"{layout.runs()}/{n}") for n in names[:limit]]
+    return [_read_report(lake, n) for n in names[:limit]]
+
+
+def _read_report(lake: Lake, name: str) -> dict[str, Any]:
+    """A report, or, when it cannot be read (damaged, cut short), a stand-in that says so: one bad file
+    must not hide every other run from ``status``."""
+    try:
+        report = lake.read_json(f"{layout.runs()}/{name}")
+        if isinstance(report, dict) and "run_id" in report:
+            return report
+    except ValueError:
+        pass
+    unreadable = {"run_id": name.removesuffix(".json"), "status": "unreadable report", "engine": "?"}
+    return unreadable | {"weeks": [], "counts": [], "inputs": [], "durations_s": {}}
 
 
 def save_scan(lake: Lake, day: dt.date, record: dict[str, Any]) -> None:

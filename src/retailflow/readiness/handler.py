@@ -4,7 +4,9 @@
 environment (``RETAILFLOW_LAKE=s3://...``, ``RETAILFLOW_TRIGGER``, ``RETAILFLOW_DEADLINE``, ...), and the
 event may carry ``{"date": "YYYY-MM-DD"}`` (default: the business day that just ended in
 ``RETAILFLOW_TIMEZONE``) and ``{"deadline": "HH:MM"}``. A missed deadline raises, so the function's
-Errors metric (and any alarm on it) fires; the other outcomes are returned as a dict.
+Errors metric (and any alarm on it) fires; the other outcomes are returned as a dict. Overlapping
+invocations (a retry, two schedules) trigger a partition once: the scan claims it first (scan.py);
+``RETAILFLOW_ALLOW_MANIFESTLESS=true`` accepts outside producers' partitions without a manifest.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ def run_scan(
     day = day or default_day(settings, now)
     lake = lake or Lake(settings.lake)
     trigger = make_trigger(settings.trigger, run_local=_local_runner(settings, lake))
-    return scan_day(lake, day, trigger, now=now, deadline=settings.deadline)
+    return scan_day(
+        lake,
+        day,
+        trigger,
+        now=now,
+        deadline=settings.deadline,
+        allow_manifestless=settings.allow_manifestless,
+        claim_ttl_s=settings.lease_ttl_s,
+    )
 
 
 def _local_runner(settings: Settings, lake: Lake):
