@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -98,3 +99,25 @@ def exported(source, lake):
 def partition(lake, exported) -> Path:
     """The folder of DAY's exported partition."""
     return Path(lake.path(f"raw/dt={DAY.isoformat()}"))
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] Spark session for the whole run (tests using it are grouped on one xdist worker)."""
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java")
+    from retailflow.transform.spark_session import get_session
+
+    # Small-data settings: Spark's fixed cost per job (code generation, shuffles) dominates on test lakes.
+    session = get_session(
+        "local[2]",
+        {
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.adaptive.enabled": "false",
+        },
+    )
+    yield session
+    session.stop()

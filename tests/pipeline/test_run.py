@@ -31,6 +31,7 @@ from tests.transform.lakebuilder import (
     quarantine_rows,
     run_lake,
     sale,
+    settings,
     weekly_rows,
 )
 
@@ -121,7 +122,7 @@ def test_all_recomputes_every_week_with_raw_data(three_weeks):
     lake = three_weeks
     rewrite(lake, "20.00")
 
-    report = run(Settings(lake=lake.url), None)
+    report = run(settings(lake.url), None)  # an outside producer's lake: no manifests
 
     assert report.request == {"days": "all"}
     assert [w.yr_wk_num for w in report.weeks] == [202601, 202602, 202603]
@@ -296,6 +297,8 @@ def test_counts_add_up_with_duplicates_and_quarantined_rows(tmp_path):
         "used": 2,
         "duplicates": 1,
         "quarantined": 1,
+        "unknown_store": 0,  # store 248 and product 5889 are in the dimension tables
+        "unknown_product": 0,
     }
     assert counts["inventory"] == {
         "day": "2026-01-05",
@@ -304,6 +307,8 @@ def test_counts_add_up_with_duplicates_and_quarantined_rows(tmp_path):
         "used": 1,
         "duplicates": 1,
         "quarantined": 0,
+        "unknown_store": 0,
+        "unknown_product": 0,
     }
     assert report.weeks[0].totals == {"sales_qty": "3.00", "sales_amt": "30.00", "sales_cost": "3.00"}
     assert week_total(lake, 202602) == Decimal("30.00")

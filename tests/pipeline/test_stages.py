@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from retailflow.config import Settings
 from retailflow.errors import DataQualityError
 from retailflow.pipeline import check, compute, from_json, plan_weeks, run, to_json
 from retailflow.pipeline.records import Checked, Computed, Planned, Published, Selection
 from tests.transform.lakebuilder import LakeBuilder, sale, write_edge_cases, write_messy_inputs
+from tests.transform.lakebuilder import settings as built
 
 
 def _stage(lake_url: str, stage: str, *args: str, stdin: str = "") -> str:
-    env = {**os.environ, "RETAILFLOW_LAKE": lake_url}
+    env = {**os.environ, "RETAILFLOW_LAKE": lake_url, "RETAILFLOW_ALLOW_MANIFESTLESS": "true"}  # built lakes
     done = subprocess.run(
         [sys.executable, "-m", "retailflow.pipeline", stage, *args],
         input=stdin,
@@ -50,7 +50,7 @@ def _lake(path: Path) -> LakeBuilder:
 def test_stages_in_separate_processes_publish_what_run_publishes(tmp_path):
     chained = _lake(tmp_path / "chained")
     staged = _lake(tmp_path / "staged")
-    run(Settings(lake=chained.url, quarantine_threshold=1.0), None)
+    run(built(chained.url, quarantine_threshold=1.0), None)
 
     env_lake = staged.url
     os.environ["RETAILFLOW_QUARANTINE_THRESHOLD"] = "1.0"
@@ -78,7 +78,7 @@ def test_stages_in_separate_processes_publish_what_run_publishes(tmp_path):
 
 def test_records_round_trip_through_json(tmp_path):
     lake = write_edge_cases(LakeBuilder(tmp_path / "lake"))
-    settings = Settings(lake=lake.url)
+    settings = built(lake.url)
     planned = plan_weeks(settings, Selection.of([dt.date(2026, 1, 5)]))
     assert from_json(Planned, to_json(planned)) == planned
     computed = compute(settings, planned)
@@ -91,7 +91,7 @@ def test_records_round_trip_through_json(tmp_path):
 def test_strict_check_is_a_quality_gate(tmp_path):
     lake = write_edge_cases(LakeBuilder(tmp_path / "lake"))
     lake.day("2026-01-07", sales=[sale(999, 1, 10, "2026-01-07", "x", "1.00", "1.00")])
-    settings = Settings(lake=lake.url)
+    settings = built(lake.url)
     computed = compute(settings, plan_weeks(settings, Selection.of([dt.date(2026, 1, 7)])))
     assert check(settings, computed).failing  # recorded, not raised
     with pytest.raises(DataQualityError, match="week 202602: .*quarantined"):

@@ -6,7 +6,9 @@
     report = run_duckdb(lake.url)
 
 Partitions carry the real store and product tables (with their duplicated product keys) and the
-generated fiscal calendar, and no manifest, like an outside producer's.
+generated fiscal calendar, and no manifest, like an outside producer's: so whatever reads them needs the
+``allow_manifestless`` setting (``run_lake`` and ``settings()`` set it; the CLI takes
+``RETAILFLOW_ALLOW_MANIFESTLESS=true``).
 """
 
 from __future__ import annotations
@@ -122,9 +124,14 @@ class LakeBuilder:
         return self.root / "curated" / "weekly_sales_inventory" / f"yr_wk_num={yr_wk_num}" / "part-0.parquet"
 
 
-def run_lake(url: str, days: list[str] | None = None, engine=None, **settings: Any) -> RunReport:
+def settings(url: str, **values: Any) -> Settings:
+    """The settings of a run over a built lake: an outside producer's, so partitions have no manifest."""
+    return Settings(lake=url, **{"allow_manifestless": True, **values})
+
+
+def run_lake(url: str, days: list[str] | None = None, engine=None, **values: Any) -> RunReport:
     parsed = [dt.date.fromisoformat(d) for d in days] if days is not None else None
-    return run(Settings(lake=url, **settings), parsed, engine=engine)
+    return run(settings(url, **values), parsed, engine=engine)
 
 
 def weekly_rows(lake: LakeBuilder, where: str = "true") -> list[dict[str, Any]]:
@@ -132,8 +139,9 @@ def weekly_rows(lake: LakeBuilder, where: str = "true") -> list[dict[str, Any]]:
     con = duckdb.connect()
     glob = str(lake.root / "curated" / "weekly_sales_inventory" / "*" / "*.parquet")
     cursor = con.execute(
-        f"SELECT * FROM read_parquet('{glob}', hive_partitioning = true, hive_types = {{'yr_wk_num': INTEGER}}) "
-        f"WHERE {where} ORDER BY yr_wk_num, store_key, prod_key"
+        "SELECT * FROM read_parquet($glob, hive_partitioning = true, hive_types = {'yr_wk_num': INTEGER}) "
+        f"WHERE {where} ORDER BY yr_wk_num, store_key, prod_key",
+        {"glob": glob},
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
@@ -145,7 +153,8 @@ def quarantine_rows(lake: LakeBuilder, table: str) -> list[dict[str, Any]]:
         return []
     con = duckdb.connect()
     cursor = con.execute(
-        f"SELECT * FROM read_parquet({[str(f) for f in files]}, union_by_name = true, hive_partitioning = false)"
+        "SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false)",
+        {"files": [str(f) for f in files]},
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]

@@ -33,27 +33,6 @@ from tests.transform.lakebuilder import (
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.xdist_group("spark")]
 
 
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java")
-    from retailflow.transform.spark_session import get_session
-
-    # Small-data settings: Spark's fixed cost per job (code generation, shuffles) dominates on test lakes.
-    session = get_session(
-        "local[2]",
-        {
-            "spark.sql.shuffle.partitions": "2",
-            "spark.default.parallelism": "2",
-            "spark.sql.codegen.wholeStage": "false",
-            "spark.sql.adaptive.enabled": "false",
-        },
-    )
-    yield session
-    session.stop()
-
-
 def both_engines(tmp_path: Path, build, spark, days=None, **settings) -> tuple[LakeBuilder, LakeBuilder]:
     """Build the same raw zone twice and run DuckDB on one, Spark on the other."""
     a = build(LakeBuilder(tmp_path / "duckdb"))
@@ -149,9 +128,10 @@ def test_spark_replaces_only_the_weeks_it_ran_and_a_failed_run_keeps_the_old_out
     assert not list((lake.root / "_staging").glob("*"))
 
 
-def test_cluster_entry_point_runs_against_a_lake(tmp_path, spark):
+def test_cluster_entry_point_runs_against_a_lake(tmp_path, spark, monkeypatch):
     from retailflow.pipeline.spark_job import main
 
+    monkeypatch.setenv("RETAILFLOW_ALLOW_MANIFESTLESS", "true")  # the built lake is an outside producer's
     lake = write_worked_example(LakeBuilder(tmp_path / "lake"))
     assert main(["--lake", lake.url, "--date", "2026-01-05", "--conf", "spark.sql.shuffle.partitions=2"]) == 0
     row = weekly_rows(lake)[0]
@@ -170,6 +150,7 @@ def test_settings_reach_the_spark_engine():
 def test_cli_run_on_spark_borrows_the_active_session_and_leaves_it_running(tmp_path, spark, monkeypatch):
     from tests.cli.clitools import make_invoker
 
+    monkeypatch.setenv("RETAILFLOW_ALLOW_MANIFESTLESS", "true")  # the built lake is an outside producer's
     lake = write_worked_example(LakeBuilder(tmp_path / "lake"))
     invoke = make_invoker(tmp_path, monkeypatch)
     result = invoke(

@@ -58,6 +58,7 @@ class DayInput:
     version: str | None
     has_manifest: bool
     files: dict[str, str]  # table -> lake-relative path
+    rows: dict[str, int] | None = None  # table -> data rows its manifest records (None: no manifest)
 
 
 @dataclass(frozen=True)

@@ -12,21 +12,31 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from retailflow.config import Settings
 from retailflow.errors import DataQualityError
-from retailflow.lake import layout
-from retailflow.lake.state import FAILED, PARTIAL, SUCCESS, RunReport, WeekResult
+from retailflow.lake import layout, lease
+from retailflow.lake.state import FAILED, PARTIAL, SUCCESS, RunReport, WeekResult, run_started
 from retailflow.lake.storage import Lake
 from retailflow.pipeline import planning
 from retailflow.pipeline.records import Checked, Computed, Planned, Published, Selection
 from retailflow.publish import StagedFile, build_publication
 from retailflow.publish import publish as apply_publication
 from retailflow.tables import FACT_TABLES
-from retailflow.transform.checks import TOTALS, DayCount, WeekTotals, check_counts, check_dimensions, check_totals
+from retailflow.transform.checks import (
+    TOTALS,
+    DayCount,
+    WeekTotals,
+    check_counts,
+    check_dimensions,
+    check_manifest_rows,
+    check_totals,
+    unknown_keys_warning,
+)
 from retailflow.transform.dialect import dialect_of
 from retailflow.transform.engine import Engine, make_engine
 from retailflow.transform.inputs import RawFile, RunInputs
@@ -42,10 +52,10 @@ def open_lake(settings: Settings, lake: Lake | None = None) -> Lake:
 def plan_weeks(
     settings: Settings, selection: Selection, *, lake: Lake | None = None, run_id: str | None = None
 ) -> Planned:
-    """Stage 1: the weeks ``selection`` touches and their raw partitions. Sweeps what killed runs left."""
+    """Stage 1: the weeks ``selection`` touches and their raw partitions. Sweeps what dead runs left."""
     lake = open_lake(settings, lake)
-    sweep_staging(lake)
-    return planning.plan(lake, selection, run_id=run_id)
+    sweep_staging(lake, keep=run_id)
+    return planning.plan(lake, selection, run_id=run_id, allow_manifestless=settings.allow_manifestless)
 
 
 def compute(
@@ -53,6 +63,7 @@ def compute(
 ) -> Computed:
     """Stage 2: compute the planned weeks (in passes of whole weeks) and stage their output."""
     lake = open_lake(settings, lake)
+    _own_staging_for_compute(lake, planned.run_id)
     owned = engine is None
     engine = engine or make_engine(settings)
     try:
@@ -119,7 +130,8 @@ def _day_counts(part: Planned, rows: list[dict[str, Any]]) -> tuple[DayCount, ..
             r = by_key.get((day, table.name), {})
             read, quarantined = int(r.get("rows_read") or 0), int(r.get("rows_quarantined") or 0)
             kept, used = int(r.get("rows_kept") or 0), int(r.get("rows_used") or 0)
-            out.append(DayCount(day, table.name, read, used, kept - used, quarantined))
+            unknown = int(r.get("rows_unknown_store") or 0), int(r.get("rows_unknown_product") or 0)
+            out.append(DayCount(day, table.name, read, used, kept - used, quarantined, *unknown))
     return tuple(out)
 
 
@@ -163,9 +175,14 @@ def check(settings: Settings, computed: Computed, *, strict: bool = False) -> Ch
     output does not reconcile with its input. With ``strict`` (an orchestrator's quality gate) any
     failing week raises DataQualityError; otherwise the failures are recorded and the others publish."""
     warnings, dimensions = check_dimensions(computed.dimension_counts) if computed.dimension_counts else ([], {})
+    if unknown := unknown_keys_warning(computed.counts):
+        warnings.append(unknown)
     if computed.planned.dims_day is not None:
         dimensions["snapshot_day"] = computed.planned.dims_day.isoformat()
     day_errors = check_counts(computed.counts, settings.quarantine_threshold)
+    expected_rows = {(i.day, t): n for i in computed.planned.inputs for t, n in (i.rows or {}).items()}
+    for day, reasons in check_manifest_rows(computed.counts, expected_rows).items():
+        day_errors.setdefault(day, []).extend(reasons)
     totals = {t.yr_wk_num: t for t in computed.totals}
     errors: dict[int, tuple[str, ...]] = {}
     for week in computed.planned.runnable:
@@ -230,6 +247,7 @@ def write_report(
         report.counts += [
             {"day": c.day.isoformat(), "table": c.table, "read": c.read, "used": c.used}
             | {"duplicates": c.duplicates, "quarantined": c.quarantined}
+            | {"unknown_store": c.unknown_store, "unknown_product": c.unknown_product}
             for c in computed.counts
         ]
         for t in computed.totals:
@@ -270,10 +288,73 @@ def _computed(result: Result) -> Computed:
     return result.computed if isinstance(result, Checked) else result
 
 
-def sweep_staging(lake: Lake) -> None:
-    """Remove what killed runs left in the staging area (runs of one lake are not concurrent)."""
-    for name in lake.subdirs(layout.STAGING):
-        lake.remove(layout.staging(name), recursive=True)
+# -- staging owners: the staging sweep removes only what belongs to no live run --------------------------
+
+STAGING_RETENTION_S = 24 * 3600.0
+"""How long the staging of a run computed by ``compute`` on its own (an orchestrator's task, one process per
+stage) is kept for ``publish`` to use. Within ``run`` the staging lives exactly as long as its process."""
+ORPHAN_GRACE_S = 3600.0
+"""Staging without an owner record (left by an older version) is swept this long after its run started."""
+
+
+def own_staging(lake: Lake, run_id: str, ttl_s: float) -> Callable[[], None]:
+    """Record that this process owns ``_staging/<run id>/`` (``_state/staging/<run id>.json``: host, pid,
+    expiry), before it stages anything. Returns the renewal, to call more often than ``ttl_s`` (``run``
+    does it from the writer lease's heartbeat)."""
+    path = layout.staging_owner(run_id)
+    record = lease.new_record(f"run {run_id}", ttl_s, run_id=run_id)
+    lake.write_json(path, record)
+
+    def renew() -> None:
+        nonlocal record
+        record = lease.renewed(record, ttl_s)
+        lake.write_json(path, record)
+
+    return renew
+
+
+def _own_staging_for_compute(lake: Lake, run_id: str) -> None:
+    """Unless this process owns the staging already (``run``), record a compute stage's ownership: not bound
+    to this process, which ends before ``publish`` runs, but kept for STAGING_RETENTION_S."""
+    record = lease.read_record(lake, layout.staging_owner(run_id))
+    if record is not None and record.get("pid") == os.getpid() and lease.same_machine(record):
+        if lease.stale_reason(record) is None:
+            return
+    owner = lease.new_record(
+        f"run {run_id} (computed, to publish)", STAGING_RETENTION_S, process_bound=False, run_id=run_id
+    )
+    lake.write_json(layout.staging_owner(run_id), owner)
+
+
+def sweep_staging(lake: Lake, keep: str | None = None) -> list[str]:
+    """Remove the staging of runs that are gone; return their run ids.
+
+    A run's staging (``_staging/<run id>/``) is live while its owner record is: until it expires and, for
+    a ``run``, while its process lives. Runs may overlap (another ``run`` waiting on the writer lease is
+    harmless, but an orchestrator's compute and publish are separate processes), so a live run's staging
+    is never touched. ``keep``: this run's own id."""
+    now = time.time()
+    staged = set(lake.subdirs(layout.STAGING))
+    swept = []
+    for run_id in sorted(staged - {keep}):
+        record = lease.read_record(lake, layout.staging_owner(run_id))
+        if record is not None:
+            live = lease.stale_reason(record, now) is None
+        else:
+            started = run_started(run_id)
+            live = started is not None and now - started.timestamp() < ORPHAN_GRACE_S
+        if not live:
+            lake.remove(layout.staging(run_id), recursive=True)
+            lake.remove(layout.staging_owner(run_id))
+            swept.append(run_id)
+    for name in lake.listdir(layout.staging_owners()):  # owner records whose staging is gone
+        run_id = name.removesuffix(".json")
+        if layout.is_temporary(name) or not name.endswith(".json") or run_id in staged or run_id == keep:
+            continue
+        record = lease.read_record(lake, layout.staging_owner(run_id))
+        if record is not None and lease.stale_reason(record, now) is not None:
+            lake.remove(layout.staging_owner(run_id))
+    return swept
 
 
 def _timer(durations: dict[str, float]):

@@ -29,6 +29,8 @@ class DayCount:
     used: int
     duplicates: int
     quarantined: int
+    unknown_store: int = 0  # used rows whose store_key / prod_key is not in the dimension snapshot
+    unknown_product: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,37 @@ def check_counts(counts: Iterable[DayCount], threshold: float) -> dict[dt.date, 
                 f"{c.quarantined} of {c.read} {c.table} rows of {c.day} ({share:.1%}) were quarantined, "
                 f"above the {threshold:.1%} threshold; see quarantine/dt={c.day}/{c.table}.parquet "
                 "for the reasons. Fix the source and re-export, or raise quarantine_threshold."
+            )
+    return errors
+
+
+def unknown_keys_warning(counts: Iterable[DayCount]) -> str | None:
+    """One warning for the run when facts name stores or products the dimension tables lack (they are
+    kept: the facts are true, but the dashboard cannot name them)."""
+    unknown = [c for c in counts if c.unknown_store or c.unknown_product]
+    if not unknown:
+        return None
+    stores, products = sum(c.unknown_store for c in unknown), sum(c.unknown_product for c in unknown)
+    days = sorted({c.day.isoformat() for c in unknown})
+    return (
+        f"{stores} fact row(s) name a store_key and {products} a prod_key that the store/product tables lack "
+        f"({', '.join(days[:5])}{' ...' if len(days) > 5 else ''}): kept, and counted per day in the run report. "
+        "Check that the source's dimension tables are complete."
+    )
+
+
+def check_manifest_rows(
+    counts: Iterable[DayCount], expected: Mapping[tuple[dt.date, str], int]
+) -> dict[dt.date, list[str]]:
+    """Day -> reasons its files yielded another number of rows than their manifest records (a file
+    damaged after it was written, or lines the reader lost)."""
+    errors: dict[dt.date, list[str]] = {}
+    for c in counts:
+        rows = expected.get((c.day, c.table))
+        if rows is not None and rows != c.read:
+            errors.setdefault(c.day, []).append(
+                f"{c.table} of {c.day}: its file yielded {c.read} rows but the manifest records {rows}; "
+                "re-export the day."
             )
     return errors
 

@@ -12,8 +12,9 @@ import duckdb
 from retailflow.errors import LakeError
 from retailflow.lake import layout
 from retailflow.lake.storage import Lake
+from retailflow.sql import literal, memory_size
 from retailflow.tables import DIMENSION_TABLES, FACT_TABLES, TABLES
-from retailflow.transform.duckdb_raw import raw_files_select
+from retailflow.transform.duckdb_raw import raw_files_select, rejects_select
 from retailflow.transform.inputs import RunInputs
 from retailflow.transform.plan import Step
 from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
@@ -24,7 +25,7 @@ PARQUET = "FORMAT parquet, COMPRESSION snappy"
 def connect(lake: Lake | None = None, temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     if temp_directory:  # where DuckDB spills what does not fit in memory (its owner removes it)
-        con.execute(f"SET temp_directory = '{temp_directory}'")
+        con.execute(f"SET temp_directory = {literal(temp_directory)}")
     con.execute("SET preserve_insertion_order = false")
     if lake is not None and not lake.is_local:
         con.register_filesystem(lake.fs)  # s3:// and friends go through the lake's own fsspec filesystem
@@ -53,33 +54,51 @@ class DuckDBEngine:
         if self._spill is None:
             self._spill = tempfile.TemporaryDirectory(prefix="retailflow-duckdb-")
         self.con = connect(lake, temp_directory=self._spill.name)
-        self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        self.con.execute(f"SET memory_limit = {literal(memory_size(self.memory_limit))}")
         if self.threads:
             self.con.execute(f"SET threads = {int(self.threads)}")
         for table_name, files in inputs.facts.items():
-            self._create_raw_view(lake, table_name, [(f.day, f.relative) for f in files])
+            self._create_raw_view(lake, table_name, [(f.day, f.relative) for f in files], keep_rejects=True)
         for table_name, f in inputs.dims.items():
             self._create_raw_view(lake, table_name, [(f.day, f.relative)])
 
-    def _create_raw_view(self, lake: Lake, table_name: str, files: list[tuple[dt.date, str]]) -> None:
+    def _create_raw_view(
+        self, lake: Lake, table_name: str, files: list[tuple[dt.date, str]], keep_rejects: bool = False
+    ) -> None:
         table = TABLES[table_name]
         if files:
-            select = raw_files_select(lake, table, files)
+            select = raw_files_select(lake, table, files, rejects=f"csv_rejects_{table_name}" if keep_rejects else None)
         else:  # no partition of this table: an empty input with the right columns
             cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in table.column_names)
             select = f"SELECT {cols}, CAST(NULL AS DATE) AS partition_dt WHERE false"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table_name} AS {select}")
 
     def execute(self, plan: list[Step]) -> None:
+        for table in FACT_TABLES:  # empty until the files are read (when <table>_checked is computed)
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW rejects_{table.name} AS {rejects_select([])}")
         for step in plan:
             kind = "TABLE" if step.materialize else "VIEW"
             try:
                 self.con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS\n{step.sql}")
-            except duckdb.InvalidInputError as exc:  # the CSV reader's errors: a file is malformed
+            except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # a file the reader cannot read
                 raise LakeError(
                     f"A raw file could not be read: {csv_error_summary(exc)}.",
                     "Re-export that day, or fix the file.",
                 ) from None
+            if step.name.endswith("_checked") and step.name.removesuffix("_checked") in {t.name for t in FACT_TABLES}:
+                self._create_rejects_view(step.name.removesuffix("_checked"))
+
+    def _create_rejects_view(self, table_name: str) -> None:
+        """rejects_<table> from the reader's rejects tables, which reading the files has just filled."""
+        prefix = f"csv_rejects_{table_name}_"
+        tables = [
+            name
+            for (name,) in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, ?) AND NOT ends_with(table_name, '_scan')",
+                [prefix],
+            ).fetchall()
+        ]
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW rejects_{table_name} AS {rejects_select(sorted(tables))}")
 
     def fetch(self, view: str) -> list[dict[str, Any]]:
         cursor = self.con.execute(f"SELECT * FROM {view}")
@@ -88,7 +107,7 @@ class DuckDBEngine:
 
     def _copy(self, query: str, lake: Lake, relative: str) -> str:
         lake.makedirs(relative.rpartition("/")[0])
-        self.con.execute(f"COPY ({query}) TO '{lake.uri(relative)}' ({PARQUET})")
+        self.con.execute(f"COPY ({query}) TO {literal(lake.uri(relative))} ({PARQUET})")
         return relative
 
     def stage_weekly(self, lake: Lake, staging: str, weeks: list[int]) -> dict[int, str]:
@@ -109,7 +128,7 @@ class DuckDBEngine:
             days = [r[0] for r in self.con.execute(f"SELECT DISTINCT partition_dt FROM {view}").fetchall()]
             for day in days:
                 staged[(day.isoformat(), table.name)] = self._copy(
-                    f"SELECT * FROM {view} WHERE partition_dt = DATE '{day.isoformat()}' ORDER BY ALL",
+                    f"SELECT * FROM {view} WHERE partition_dt = CAST({literal(day.isoformat())} AS DATE) ORDER BY ALL",
                     lake,
                     f"{staging}/{layout.quarantine_file(day, table.name)}",
                 )

@@ -2,7 +2,9 @@
 
 Inputs the engine provides as views, every column as text plus ``partition_dt`` (the raw partition's
 day): ``raw_sales`` and ``raw_inventory`` (the week's partitions), ``raw_store``, ``raw_product`` and
-``raw_calendar`` (the newest partition's snapshots). Outputs: ``weekly_metrics`` (docs/metrics.md),
+``raw_calendar`` (the newest partition's snapshots), and ``rejects_sales`` / ``rejects_inventory``: the
+lines the engine's CSV reader could not split into the header's fields (``partition_dt``, REJECT_COLUMNS
+and a reason from REJECT_REASONS), available once ``<table>_checked`` has read the files. Outputs: ``weekly_metrics`` (docs/metrics.md),
 ``quarantine_<table>``, ``counts_<table>``, ``reconciliation`` and the ``dim_*`` tables.
 
 Each step is ``CREATE <view or table> name AS <select>``; the select text is identical for DuckDB and
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from retailflow.tables import CALENDAR, INVENTORY, PRODUCT, SALES, SOURCE_DECIMAL, STORE, Column, Table
 from retailflow.transform.dialect import Dialect
-from retailflow.transform.schema import PARTITION_COLUMN, WEEKLY_COLUMNS
+from retailflow.transform.schema import PARTITION_COLUMN, SUM_DECIMAL, WEEKLY_COLUMNS
 
 INT_PATTERN = "^-?[0-9]+$"
 DECIMAL_PATTERN = "^-?([0-9]+([.][0-9]*)?|[.][0-9]+)$"
@@ -36,6 +38,21 @@ NON_NEGATIVE = {
     "inventory": ("inventory_on_hand_qty", "inventory_on_order_qty"),
 }
 FLAGS = {"sales": (), "inventory": ("out_of_stock_flg",)}
+# No single money or quantity value of a fact row reaches this: far beyond any real sale or stock, and
+# low enough that sums of a year of a large retailer stay exact in the plan's DECIMAL(38,2).
+MAX_ABS_VALUE = 10**12
+# Lines the CSV reader could not split into the header's fields (quarantined as raw lines): the input
+# each engine provides as ``rejects_<table>``, with these columns.
+REJECT_COLUMNS = (
+    Column("source_file", "VARCHAR"),  # lake-relative, e.g. raw/dt=2026-01-05/sales.csv.gz
+    Column("source_line", "BIGINT"),  # 1-based; the header is line 1
+    Column("raw_line", "VARCHAR"),
+)
+REJECT_REASONS = {
+    "split": "the line does not split into the header fields",
+    "encoding": "the line is not valid UTF-8",
+    "size": "the line is longer than the 64 MiB limit",
+}
 # The rows that must be unique: one sale per trans_id, one inventory snapshot per day/store/product.
 UNIQUE_KEYS = {"sales": ("trans_id",), "inventory": ("cal_dt", "store_key", "prod_key")}
 
@@ -84,13 +101,26 @@ def typed_select(table: Table, d: Dialect, keep_source: bool) -> str:
 def reason_expr(table: Table, d: Dialect) -> str:
     """Why a typed row cannot be used (NULL when it can). The first failing rule wins."""
     rules: list[tuple[str, str]] = []
+    patterns = {"int": INT_PATTERN, "decimal": DECIMAL_PATTERN}
     for c in table.columns:
+        if c.kind in patterns:  # a number that reads as one but does not fit its type
+            rules.append(
+                (
+                    f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL AND {d.matches(f'trim(t.src_{c.name})', patterns[c.kind])}",
+                    f"concat('{c.name} is out of range: ', t.src_{c.name})",
+                )
+            )
         if c.kind != "text":
             rules.append(
                 (
                     f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL",
                     f"concat('{c.name} does not parse: ', t.src_{c.name})",
                 )
+            )
+    for c in table.columns:
+        if c.type == SOURCE_DECIMAL:
+            rules.append(
+                (f"abs(t.{c.name}) >= {MAX_ABS_VALUE}", f"concat('{c.name} is out of range: ', t.src_{c.name})")
             )
     for key in table.keys:
         rules.append((f"t.{key} IS NULL", f"'{key} is missing (a key)'"))
@@ -126,6 +156,9 @@ def fact_steps(table: Table, d: Dialect) -> list[Step]:
         else f"concat({_text('v.versions', d)}, ' different inventory rows for this cal_dt, store_key and prod_key')"
     )
     keep_src = ", ".join(f"CASE WHEN reason IS NOT NULL THEN src_{c} END AS src_{c}" for c in cols)
+    no_source = ", ".join(f"CAST(NULL AS {d.type(c.type)}) AS {c.name}" for c in REJECT_COLUMNS)
+    text_null = f"CAST(NULL AS {d.type('VARCHAR')})"
+    reject_cols = ", ".join(c.name for c in REJECT_COLUMNS)
     return [
         Step(f"{name}_typed", typed_select(table, d, keep_source=True)),
         # The delivered text is kept only where a row fails: it is what quarantine shows.
@@ -153,24 +186,36 @@ def fact_steps(table: Table, d: Dialect) -> list[Step]:
         Step(f"{name}_clean", f"SELECT DISTINCT partition_dt, {all_cols} FROM {name}_kept", materialize=True),
         Step(
             f"quarantine_{name}",
-            f"SELECT c.partition_dt, {', '.join(f'c.src_{c} AS {c}' for c in cols)}, c.reason\n"
+            f"SELECT c.partition_dt, {', '.join(f'c.src_{c} AS {c}' for c in cols)}, c.reason, {no_source}\n"
             f"FROM {name}_checked c WHERE c.reason IS NOT NULL\n"
             "UNION ALL\n"
-            f"SELECT c.partition_dt, {conflict_cols}, {conflict_reason} AS reason\n"
+            f"SELECT c.partition_dt, {conflict_cols}, {conflict_reason} AS reason, {no_source}\n"
             f"FROM {name}_checked c JOIN {name}_versions v ON {key_join}\n"
-            "WHERE c.reason IS NULL AND v.versions > 1",
+            "WHERE c.reason IS NULL AND v.versions > 1\n"
+            "UNION ALL\n"
+            # Lines the reader could not split: kept whole, with their file and line number.
+            f"SELECT r.partition_dt, {', '.join(f'{text_null} AS {c}' for c in cols)}, r.reason, {reject_cols}\n"
+            f"FROM rejects_{name} r",
             materialize=True,
         ),
         # Each count computed from its own rows, so read = used + duplicates + quarantined is a real check.
+        # Used rows whose store or product is not in the dimension snapshot are counted too (kept: the
+        # facts are true, but the dashboard cannot name them).
         Step(
             f"counts_{name}",
             f"SELECT partition_dt, '{name}' AS table_name, SUM(r) AS rows_read, SUM(q) AS rows_quarantined,\n"
-            "       SUM(k) AS rows_kept, SUM(u) AS rows_used\n"
+            "       SUM(k) AS rows_kept, SUM(u) AS rows_used,\n"
+            "       SUM(us) AS rows_unknown_store, SUM(up) AS rows_unknown_product\n"
             "FROM (\n"
-            f"    SELECT partition_dt, 1 AS r, 0 AS q, 0 AS k, 0 AS u FROM {name}_checked\n"
-            f"    UNION ALL SELECT partition_dt, 0, 1, 0, 0 FROM quarantine_{name}\n"
-            f"    UNION ALL SELECT partition_dt, 0, 0, 1, 0 FROM {name}_kept\n"
-            f"    UNION ALL SELECT partition_dt, 0, 0, 0, 1 FROM {name}_clean\n"
+            f"    SELECT partition_dt, 1 AS r, 0 AS q, 0 AS k, 0 AS u, 0 AS us, 0 AS up FROM {name}_checked\n"
+            f"    UNION ALL SELECT partition_dt, 1, 0, 0, 0, 0, 0 FROM rejects_{name}\n"
+            f"    UNION ALL SELECT partition_dt, 0, 1, 0, 0, 0, 0 FROM quarantine_{name}\n"
+            f"    UNION ALL SELECT partition_dt, 0, 0, 1, 0, 0, 0 FROM {name}_kept\n"
+            "    UNION ALL SELECT c.partition_dt, 0, 0, 0, 1,\n"
+            "           CASE WHEN s.store_key IS NULL THEN 1 ELSE 0 END, CASE WHEN p.prod_key IS NULL THEN 1 ELSE 0 END\n"
+            f"    FROM {name}_clean c\n"
+            "    LEFT JOIN dim_store s ON s.store_key = c.store_key\n"
+            "    LEFT JOIN dim_product p ON p.prod_key = c.prod_key\n"
             ") x GROUP BY partition_dt",
         ),
     ]
@@ -219,7 +264,12 @@ def dimension_steps(d: Dialect) -> list[Step]:
 def metric_steps(d: Dialect) -> list[Step]:
     dbl = lambda expr: f"CAST({expr} AS DOUBLE)"  # noqa: E731
     zero = f"CAST(0 AS {SOURCE_DECIMAL})"
-    select_cols = ",\n    ".join(f"CAST({c.expression} AS {d.type(c.type)}) AS {c.name}" for c in WEEKLY_COLUMNS)
+    # Sums are accumulated in DECIMAL(38,2); one too large for the output's type becomes NULL here rather
+    # than an overflow error, and the reconciliation check then fails its week with the figures.
+    select_cols = ",\n    ".join(
+        f"{'TRY_CAST' if c.type == SUM_DECIMAL else 'CAST'}({c.expression} AS {d.type(c.type)}) AS {c.name}"
+        for c in WEEKLY_COLUMNS
+    )
     return [
         # 1. Daily sales: the day's transactions summed per store and product.
         Step(

@@ -1,9 +1,7 @@
 """The cluster engine: the same plan (plan.py) on Spark, for EMR and Databricks.
 
-Raw files are read by Spark's CSV reader under the raw-zone rules: the header is read by us (so any
-case, order, BOM or extra columns map the same way as on DuckDB), columns are taken by position, the
-NULL tokens become NULL, and the day comes from the dt= folder. No Python UDFs, and nothing but small
-results (counts, totals) is collected to the driver.
+Raw files are read by Spark's CSV reader under the raw-zone rules (spark_raw.py), lines it cannot split
+included. No Python UDFs, and nothing but small results (counts, totals) is collected to the driver.
 """
 
 from __future__ import annotations
@@ -11,24 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from retailflow.errors import LakeError
-from retailflow.lake.rawheader import group_by_header
 from retailflow.lake.storage import Lake
-from retailflow.tables import DIMENSION_TABLES, FACT_TABLES, NULL_TOKENS, TABLES
+from retailflow.tables import DIMENSION_TABLES, FACT_TABLES, TABLES
 from retailflow.transform.inputs import RunInputs
 from retailflow.transform.plan import Step
 from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
+from retailflow.transform.spark_raw import read_raw
 from retailflow.transform.spark_session import active_session, get_session
-
-DT_IN_PATH = r"dt=([0-9]{4}-[0-9]{2}-[0-9]{2})"
-CSV_OPTIONS = {
-    "header": "true",
-    "inferSchema": "false",
-    "quote": '"',
-    "escape": '"',  # RFC 4180 doubled quotes; Spark's default escape is a backslash
-    "multiLine": "true",  # quoted fields may hold newlines, as DuckDB accepts
-    "mode": "FAILFAST",  # a row with the wrong number of fields fails the run, as DuckDB's strict mode
-    "encoding": "UTF-8",
-}
 
 
 class SparkEngine:
@@ -55,30 +42,21 @@ class SparkEngine:
             self._raw_view(lake, table_name, [f.relative])
 
     def _raw_view(self, lake: Lake, table_name: str, relatives: list[str]) -> None:
-        from pyspark.sql import functions as F
         from pyspark.sql.types import DateType, StringType, StructField, StructType
 
         table = TABLES[table_name]
-        frames = []
-        for group in group_by_header(lake, table, relatives):
-            df = self.spark.read.options(**CSV_OPTIONS).csv([lake.uri(r) for r in group.relatives])
-            df = df.toDF(*[f"c{i}" for i in range(len(df.columns))])
-            cols = []
-            for c in table.column_names:
-                raw = F.col(f"c{group.positions[c]}")
-                cols.append(F.when(raw.isin(*NULL_TOKENS), F.lit(None)).otherwise(raw).alias(c))
-            day = F.regexp_extract(F.col("_metadata.file_path"), DT_IN_PATH, 1)
-            frames.append(df.select(*cols, F.to_date(day).alias("partition_dt")))
-        if frames:
-            result = frames[0]
-            for frame in frames[1:]:
-                result = result.unionByName(frame)
-        else:
+        rows, rejects = read_raw(self.spark, lake, table, relatives)
+        if rows is None:  # no partition of this table: an empty input with the right columns
             schema = StructType(
                 [StructField(c, StringType()) for c in table.column_names] + [StructField("partition_dt", DateType())]
             )
-            result = self.spark.createDataFrame([], schema)
-        result.createOrReplaceTempView(f"raw_{table_name}")
+            rows = self.spark.createDataFrame([], schema)
+            rejects = self.spark.createDataFrame(
+                [], "partition_dt date, source_file string, source_line bigint, raw_line string, reason string"
+            )
+        rows.createOrReplaceTempView(f"raw_{table_name}")
+        if table.is_fact:
+            rejects.createOrReplaceTempView(f"rejects_{table_name}")
 
     def execute(self, plan: list[Step]) -> None:
         from pyspark.errors import PySparkException
