@@ -121,3 +121,25 @@ def spark():
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_server():
+    """One local AWS API server (moto, 127.0.0.1) per test worker; stopped at the end."""
+    pytest.importorskip("moto")
+    from tests import awsserver
+
+    server = awsserver.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(aws_server, monkeypatch):
+    """The local AWS API, empty, with the environment pointing every AWS client (boto3, s3fs) at it."""
+    aws_server.reset()
+    for name, value in aws_server.env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return aws_server

@@ -22,8 +22,10 @@ from retailflow.errors import ConfigError
 from retailflow.sql import memory_size
 
 Engine = Literal["duckdb", "spark"]
+CatalogTarget = Literal["duckdb", "glue"]
 TriggerName = Literal["local", "none"]
 ENGINES: tuple[str, ...] = get_args(Engine)
+CATALOG_TARGETS: tuple[str, ...] = get_args(CatalogTarget)
 TRIGGERS: tuple[str, ...] = get_args(TriggerName)
 
 CONFIG_FILE_NAME = "retailflow.toml"
@@ -92,6 +94,36 @@ class Settings:
             "same host, and after this long from any host."
         },
     )
+
+    # -- AWS: every AWS client (S3, Glue, Athena, EMR) takes its endpoint, region and credentials from the
+    # standard AWS variables and profile; these settings override the first two.
+    aws_endpoint_url: str = field(
+        default="",
+        metadata={"help": "An AWS API endpoint for every AWS client (empty: the standard AWS_ENDPOINT_URL)."},
+    )
+    aws_region: str = field(default="", metadata={"help": "AWS region (empty: the standard AWS_REGION / profile)."})
+    catalog: CatalogTarget = field(
+        default="duckdb",
+        metadata={"help": "Where publishing registers the tables: duckdb (catalog/retailflow.duckdb) or glue."},
+    )
+    glue_database: str = field(default="retailflow", metadata={"help": "The Glue database of the curated tables."})
+    athena_workgroup: str = field(default="primary", metadata={"help": "The Athena workgroup for queries."})
+    athena_output: str = field(
+        default="", metadata={"help": "s3://... where Athena writes query results (empty: the workgroup's)."}
+    )
+    artifact_uri: str = field(
+        default="", metadata={"help": "s3://bucket/prefix holding the Spark artifact (wheel, driver) for EMR."}
+    )
+    emr_release: str = field(
+        default="emr-7.5.0", metadata={"help": "EMR release label of clusters retailflow creates."}
+    )
+    emr_instance_type: str = field(default="m5.xlarge", metadata={"help": "EC2 instance type of EMR nodes."})
+    emr_instance_count: int = field(default=3, metadata={"help": "EMR nodes (1 primary + core nodes)."})
+    emr_service_role: str = field(default="EMR_DefaultRole", metadata={"help": "The EMR service role."})
+    emr_instance_profile: str = field(
+        default="EMR_EC2_DefaultRole", metadata={"help": "The EC2 instance profile of EMR nodes."}
+    )
+    emr_log_uri: str = field(default="", metadata={"help": "s3://... for EMR logs (empty: none)."})
 
     def __post_init__(self) -> None:
         # Text from a file, the environment or a test becomes the typed value once, here.
@@ -184,6 +216,10 @@ def _validated(settings: Settings) -> Settings:
         )
     if settings.engine not in ENGINES:
         raise ConfigError(f"Unknown engine {settings.engine!r}.", f"Use one of: {', '.join(ENGINES)}.")
+    if settings.catalog not in CATALOG_TARGETS:
+        raise ConfigError(f"Unknown catalog {settings.catalog!r}.", f"Use one of: {', '.join(CATALOG_TARGETS)}.")
+    if settings.emr_instance_count < 1:
+        raise ConfigError(f"emr_instance_count must be 1 or more, got {settings.emr_instance_count}.")
     if settings.trigger not in TRIGGERS:
         raise ConfigError(f"Unknown trigger {settings.trigger!r}.", f"Use one of: {', '.join(TRIGGERS)}.")
     if not 1 <= settings.gzip_level <= 9:
