@@ -21,6 +21,7 @@ from retailflow.dates import date_range
 from retailflow.errors import RetailflowError
 from retailflow.export import export_days
 from retailflow.lake import Lake
+from retailflow.lake.storage import open_lake
 from retailflow.readiness.handler import run_scan
 from retailflow.readiness.scan import ALREADY_TRIGGERED, READY, TRIGGERED
 from retailflow.source import open_source
@@ -82,7 +83,7 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
     )
 
     # Night after night, as in production: the dump lands, the scan notices it and runs the week so far.
-    lake = Lake(settings.lake)
+    lake = open_lake(settings)
     source = open_source(settings.source)
     triggered = 0
     warnings: set[str] = set()

@@ -126,3 +126,12 @@ def test_handler_without_a_date_scans_the_default_day(lambda_env):
     expected = default_day(Settings(), dt.datetime.now(dt.UTC))
     assert result["date"] in (expected.isoformat(), (expected - dt.timedelta(days=1)).isoformat())
     assert handler(None, None)["status"] == NOT_READY
+
+
+def test_on_lambda_the_local_trigger_is_refused_in_one_line(lambda_env, monkeypatch, day):
+    from retailflow.errors import ConfigError
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "retailflow-readiness")
+    monkeypatch.setenv("RETAILFLOW_TRIGGER", "local")
+    with pytest.raises(ConfigError, match="cannot run the pipeline in-process"):
+        handler({"date": day.isoformat()}, None)

@@ -22,13 +22,17 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from retailflow.errors import LakeError, RetailflowError
 from retailflow.lake import layout
-from retailflow.lake.storage import Lake
+from retailflow.lake.storage import Lake, is_s3, normalize_url, open_lake
+from retailflow.sql import literal
+
+if TYPE_CHECKING:
+    from retailflow.config import Settings
 
 TABLES_HINT = "Tables: `retailflow query --tables`."
 READ_ONLY_HINT = (
@@ -91,6 +95,67 @@ def open_catalog(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
     finally:
         if workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+CATALOG_ALIAS = "retailflow"
+
+
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The lake's catalog for another tool (a notebook, a BI process): a plain DuckDB connection with the
+    catalog's views, read-only. Not the sandboxed ``open_catalog`` of ``retailflow query``.
+
+    A local lake: the catalog file opened read-only. An S3 lake: an in-memory connection that loads httpfs
+    by file path, creates a temporary S3 secret from the standard AWS credential chain (retailflow.aws),
+    and attaches ``s3://.../catalog/retailflow.duckdb`` read-only as ``retailflow`` (then ``USE``-d), so
+    its views read the curated parquet straight from S3. Nothing is downloaded, nothing is written, and
+    no secret is stored anywhere. ``retailflow catalog --print-setup`` prints the same steps as SQL."""
+    url = normalize_url(settings.lake)
+    if not is_s3(url):
+        lake = open_lake(settings)
+        if not lake.is_local:
+            raise RetailflowError(
+                f"retailflow.catalog.connect opens local and S3 lakes, not {lake.url}.",
+                "Use `retailflow query` for other storage.",
+            )
+        if not lake.exists(layout.catalog()):
+            raise RetailflowError(f"There is no catalog in {lake.url} yet.", "Run `retailflow catalog` first.")
+        return duckdb.connect(lake.path(layout.catalog()), read_only=True)
+    from retailflow.aws import configure_duckdb_s3
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET autoinstall_known_extensions = false")
+        configure_duckdb_s3(con, settings)
+        for statement in _attach_sql(url):
+            con.execute(statement)
+    except duckdb.Error as exc:
+        con.close()
+        raise LakeError(
+            f"Cannot open the catalog {url}/{layout.catalog()}: {_first_line(exc)}",
+            "Check that it exists (`retailflow catalog`), and the AWS endpoint, region and credentials.",
+        ) from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _attach_sql(url: str) -> list[str]:
+    return [
+        f"ATTACH {literal(f'{url}/{layout.catalog()}')} AS {CATALOG_ALIAS} (READ_ONLY)",
+        f"USE {CATALOG_ALIAS}",
+    ]
+
+
+def setup_sql(settings: Settings) -> list[str]:
+    """What another DuckDB client runs to open the lake's catalog (``connect``'s steps), credentials as
+    placeholders: for an S3 lake, LOAD httpfs by path, a temporary S3 secret, ATTACH read-only, USE."""
+    url = normalize_url(settings.lake)
+    if is_s3(url):
+        from retailflow.aws import duckdb_s3_setup_sql
+
+        return [*duckdb_s3_setup_sql(settings), *_attach_sql(url)]
+    return _attach_sql(url)
 
 
 def run_query(lake: Lake, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -26,11 +26,11 @@ def dashboard(ctx, lake, weeks, open_browser):
     import webbrowser
 
     from retailflow.dashboard.html import write_dashboard
-    from retailflow.lake import Lake
+    from retailflow.lake.storage import open_lake
 
     if weeks < 1:
         raise RetailflowError("--weeks must be 1 or more.")
-    lake_obj = Lake(settings_of(ctx, lake=lake).lake)
+    lake_obj = open_lake(settings_of(ctx, lake=lake))
     path = write_dashboard(lake_obj, weeks=weeks)
     size = lake_obj.fs.size(lake_obj.path(path))
     console.success(f"Dashboard written: {lake_obj.uri(path)} ({size / 1e6:.1f} MB)")

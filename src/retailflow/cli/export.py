@@ -24,12 +24,12 @@ def export(ctx, lake, source, date, date_from, date_to):
     Re-exporting a day replaces its partition; readers never see it half-written.
     """
     from retailflow.export import export_days
-    from retailflow.lake import Lake
+    from retailflow.lake.storage import open_lake
     from retailflow.source import open_source
 
     settings = settings_of(ctx, lake=lake, source=source)
     days = resolve_days(date, date_from, date_to)
-    lake_obj = Lake(settings.lake)
+    lake_obj = open_lake(settings)
     src = open_source(settings.source)
     try:
         with console.progress("Exporting", total=len(days), unit="days") as advance:

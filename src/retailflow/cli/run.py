@@ -40,7 +40,7 @@ def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_ma
     atomically), the dimension tables, quarantine/dt=D/<table>.parquet for rows that fail validation,
     a report in _state/runs/, and rebuilds the catalog.
     """
-    from retailflow.lake import Lake
+    from retailflow.lake.storage import open_lake
     from retailflow.pipeline import Selection, run
 
     settings = settings_of(
@@ -49,7 +49,7 @@ def run_command(ctx, lake, date, date_from, date_to, all_weeks, engine, spark_ma
     if spark_conf:
         settings = settings.replace(spark_conf={**settings.spark_conf, **parse_spark_conf(spark_conf)})
     selection = Selection.from_flags(date, date_from, date_to, all_weeks)
-    lake_obj = Lake(settings.lake)
+    lake_obj = open_lake(settings)
     with console.progress(f"Running ({settings.engine})", total=None, unit="passes") as bar:
         report = run(settings, selection, lake=lake_obj, on_progress=bar.update)
     for warning in report.warnings:

@@ -37,7 +37,7 @@ def scan(ctx, lake, date, date_from, date_to, deadline, trigger, now_text, as_js
 
     from rich.text import Text
 
-    from retailflow.lake import Lake
+    from retailflow.lake.storage import open_lake
     from retailflow.readiness.handler import run_scan
 
     settings = settings_of(ctx, lake=lake, deadline=deadline, trigger=trigger)
@@ -50,7 +50,7 @@ def scan(ctx, lake, date, date_from, date_to, deadline, trigger, now_text, as_js
         if now.tzinfo is None:
             now = now.replace(tzinfo=ZoneInfo(settings.timezone))
     days = resolve_days(date, date_from, date_to, allow_none=True) or [None]
-    lake_obj = Lake(settings.lake)
+    lake_obj = open_lake(settings)
     worst = ExitCode.OK
     for day in days:
         outcome = run_scan(settings, day=day, now=now, lake=lake_obj)

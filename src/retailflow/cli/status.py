@@ -15,8 +15,8 @@ from retailflow.cli.options import lake_option, settings_of
 @click.pass_context
 def status(ctx, lake, days, n_runs):
     """Show the latest runs, and which days are exported, triggered and published."""
-    from retailflow.lake import Lake
+    from retailflow.lake.storage import open_lake
     from retailflow.status import show_status
 
     settings = settings_of(ctx, lake=lake)
-    show_status(Lake(settings.lake), days=days, runs=n_runs, allow_manifestless=settings.allow_manifestless)
+    show_status(open_lake(settings), days=days, runs=n_runs, allow_manifestless=settings.allow_manifestless)

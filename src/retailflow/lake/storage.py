@@ -12,7 +12,7 @@ import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import fsspec
 from fsspec.core import url_to_fs
@@ -20,6 +20,9 @@ from fsspec.core import url_to_fs
 from retailflow.errors import LakeError
 from retailflow.lake.layout import TMP_PREFIX
 from retailflow.redact import redact_text, redact_url
+
+if TYPE_CHECKING:
+    from retailflow.config import Settings
 
 _LAKE_HINT = "Pass --lake a folder (created on first export) or s3://bucket/prefix, or set RETAILFLOW_LAKE."
 
@@ -53,6 +56,33 @@ def normalize_url(url: str) -> str:
         return str(Path(path).expanduser().resolve())
     except (OSError, RuntimeError, ValueError) as exc:  # a link loop, a name too long, an unknown ~user
         raise LakeError(f"The lake {path!r} is not a usable path: {exc}.", _LAKE_HINT) from None
+
+
+S3_SCHEMES = ("s3", "s3a")
+
+
+def is_s3(url: str) -> bool:
+    """Whether a lake URL names S3 (``s3://`` or ``s3a://``)."""
+    return "://" in url and url.partition("://")[0].lower() in S3_SCHEMES
+
+
+def storage_options(settings: Settings, url: str | None = None) -> dict[str, Any]:
+    """The fsspec options of the lake ``url`` (default: ``settings.lake``) that come from settings: for an
+    S3 lake the endpoint and region of ``aws_endpoint_url`` / ``aws_region`` (retailflow.aws); nothing
+    else. Credentials are never options: s3fs (botocore) takes them from the standard AWS chain."""
+    url = settings.lake if url is None else url
+    if is_s3(url):
+        from retailflow.aws import s3_storage_options
+
+        return s3_storage_options(settings)
+    return {}
+
+
+def open_lake(settings: Settings, url: str | None = None) -> Lake:
+    """The lake the settings name (or ``url``, with the settings' storage options): the one way every
+    command, stage and handler builds a ``Lake`` from settings."""
+    url = settings.lake if url is None else url
+    return Lake(url, **storage_options(settings, url))
 
 
 def _base(name: str) -> str:
@@ -122,8 +152,13 @@ class Lake:
     # -- validation: what makes a lake unusable, each as one line -----------------------------------
     def check_root(self) -> None:
         """Raise a LakeError when a local root cannot be a lake: it is a file, lies under a file, or cannot
-        be read. A root that does not exist yet is fine (the first export creates it)."""
-        if self._root_checked or not self.is_local:
+        be read. A root that does not exist yet is fine (the first export creates it). An object store's
+        bucket must exist: retailflow never creates buckets (the stack does, with its settings)."""
+        if self._root_checked:
+            return
+        if not self.is_local:
+            self._check_bucket()
+            self._root_checked = True
             return
         root = Path(self.root)
         try:
@@ -143,6 +178,22 @@ class Lake:
         if not os.access(root, os.R_OK | os.X_OK):
             raise self._unreadable("")
         self._root_checked = True
+
+    def _check_bucket(self) -> None:
+        bucket = self.root.split("/", 1)[0]
+        try:
+            exists = self.fs.exists(bucket)
+        except PermissionError:
+            return  # listing buckets may be denied while the lake itself is readable: let the first read tell
+        except OSError as exc:
+            raise LakeError(
+                f"Cannot reach the lake {self.url}: {exc}.", "Check the endpoint, network and credentials."
+            ) from None
+        if not exists:
+            raise LakeError(
+                f"The bucket of the lake {self.url} does not exist.",
+                "Create it (deploy/aws/template.yaml does, with versioning and encryption), or fix --lake.",
+            )
 
     def _entries(self, relative: str) -> list[dict[str, Any]]:
         """The entries of a folder ([] when it does not exist); links and files-for-folders refused."""
@@ -231,6 +282,8 @@ class Lake:
 
     # -- writing -----------------------------------------------------------------------------------
     def makedirs(self, relative: str) -> None:
+        if not self.is_local:  # object stores have no folders (and s3fs would create a missing bucket)
+            return
         try:
             self.fs.makedirs(self.path(relative), exist_ok=True)
         except PermissionError:
@@ -250,6 +303,7 @@ class Lake:
     @contextlib.contextmanager
     def atomic_writer(self, relative: str) -> Iterator[BinaryIO]:
         """Write a file under a temporary name, then move it into place; on error nothing is left behind."""
+        self.check_root()
         self.makedirs(relative.rpartition("/")[0])  # "" is the root itself
         tmp = self.temp_name(relative)
         try:

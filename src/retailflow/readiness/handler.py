@@ -12,13 +12,14 @@ invocations (a retry, two schedules) trigger a partition once: the scan claims i
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from retailflow.config import Settings, load_settings
 from retailflow.dates import parse_date
-from retailflow.errors import DeadlineMissedError
-from retailflow.lake.storage import Lake
+from retailflow.errors import ConfigError, DeadlineMissedError
+from retailflow.lake.storage import Lake, open_lake
 from retailflow.readiness.scan import DEADLINE_MISSED, ScanOutcome, scan_day
 from retailflow.readiness.triggers import make_trigger
 
@@ -34,7 +35,7 @@ def run_scan(
     zone = ZoneInfo(settings.timezone)
     now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
     day = day or default_day(settings, now)
-    lake = lake or Lake(settings.lake)
+    lake = lake or open_lake(settings)
     trigger = make_trigger(settings.trigger, run_local=_local_runner(settings, lake))
     return scan_day(
         lake,
@@ -59,6 +60,12 @@ def _local_runner(settings: Settings, lake: Lake):
 def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
     event = event or {}
     settings = load_settings(flags={"deadline": event.get("deadline"), "lake": event.get("lake")})
+    if settings.trigger == "local" and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        # The Lambda zip carries the scan, not the pipeline: a run belongs to the orchestrator or a cluster.
+        raise ConfigError(
+            "The readiness Lambda cannot run the pipeline in-process (trigger 'local').",
+            "Set RETAILFLOW_TRIGGER to none (report only) or to the orchestrator's trigger.",
+        )
     day = parse_date(event["date"]) if event.get("date") else None
     outcome = run_scan(settings, day=day)
     if outcome.status == DEADLINE_MISSED:
