@@ -1,6 +1,8 @@
 """The business's standing questions, as named queries over the catalog (``retailflow query --named``).
 
 Each takes ``$limit`` and most take ``$week`` (a yr_wk_num; default: the latest published week).
+They are written once, in DuckDB's SQL; ``sql_for(query, "athena")`` renders them for Athena (Trino) with
+sqlglot (catalog/dialects.py), parameters as pyathena's ``%(name)s``.
 """
 
 from __future__ import annotations
@@ -86,3 +88,10 @@ def parameters_for(query: NamedQuery, week: int | None, limit: int) -> dict[str,
     if "$week" in query.sql:
         params["week"] = week
     return params
+
+
+def sql_for(query: NamedQuery, dialect: str) -> str:
+    """The query's SQL in ``dialect`` (duckdb: as written; athena: rendered for Trino by sqlglot)."""
+    from retailflow.catalog.dialects import render
+
+    return render(query.sql, dialect)

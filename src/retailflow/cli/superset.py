@@ -19,9 +19,9 @@ LAKE_HELP = "Lake root: a local folder [env RETAILFLOW_LAKE]."
 
 def _lake(ctx: click.Context, lake: str | None):
     """The lake of this invocation (a ``retailflow.lake.Lake``, built once per command)."""
-    from retailflow.lake import Lake
+    from retailflow.lake.storage import open_lake
 
-    return Lake(settings_of(ctx, lake=lake).lake)
+    return open_lake(settings_of(ctx, lake=lake))
 
 
 @click.group(name="superset")
@@ -46,15 +46,21 @@ def superset() -> None:
 def up(ctx: click.Context, lake: str | None, port: int) -> None:
     """Start Superset with the dashboard (set up on first use), and print its address and login.
 
+    The dashboard reads the lake's DuckDB catalog, or with catalog = "glue" the Glue database through
+    Athena (PyAthena in .venv-superset; AWS credentials from the environment Superset is started in).
+
     The admin password is $RETAILFLOW_SUPERSET_PASSWORD, or one generated on first use: it is printed
     once and kept in <lake>/_state/superset/admin_password (readable by you only).
     """
     from retailflow.dashboard.superset import server
+    from retailflow.lake.storage import open_lake
 
-    lake_obj = _lake(ctx, lake)
-    if server.catalog_file(lake_obj).is_file() and not server.status(lake_obj)["running"]:
+    settings = settings_of(ctx, lake=lake)
+    lake_obj = open_lake(settings)
+    ready = settings.catalog == "glue" or server.catalog_file(lake_obj).is_file()
+    if ready and not server.status(lake_obj)["running"]:
         console.info("Starting Superset (the first start sets it up, about a minute)...")
-    info = server.up(lake_obj, port=port)
+    info = server.up(lake_obj, port=port, settings=settings)
     verb = "was already running; dashboard re-imported" if info.already_running else "is up"
     console.success(f"Superset {verb}.")
     console.out.print(f"Dashboard: {info.dashboard_url}")
@@ -106,14 +112,22 @@ def bundle(ctx: click.Context, lake: str | None, output: Path) -> None:
 
     The database entry points at this lake's catalog file (opened read-only). Import it in Superset's
     UI (Dashboards > Import) or with `superset import-dashboards -p FILE -u USER`; that Superset needs
-    duckdb-engine and the same duckdb version as retailflow.
+    duckdb-engine and the same duckdb version as retailflow. With catalog = "glue" it points at the Glue
+    database through Athena instead (awsathena+rest://, no credentials: that Superset needs
+    PyAthena[SQLAlchemy] 2.x and AWS credentials in its environment), and the lake may be anywhere.
     """
     from retailflow.dashboard.superset import server
-    from retailflow.dashboard.superset.bundle import build_bundle
+    from retailflow.dashboard.superset.bundle import build_bundle, catalog_target
 
-    catalog = server.catalog_file(_lake(ctx, lake))
-    if not catalog.is_file():
-        console.warn(f"{catalog} does not exist yet: publish a week (`retailflow run`) before importing.")
+    settings = settings_of(ctx, lake=lake)
+    if settings.catalog == "glue":  # the Glue database: no file, so any lake
+        target = catalog_target(settings, "")
+        what = f"the Glue database {target.database} through Athena"
+    else:
+        target = server.catalog_file(_lake(ctx, lake))
+        if not target.is_file():
+            console.warn(f"{target} does not exist yet: publish a week (`retailflow run`) before importing.")
+        what = f"the catalog {target}"
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(build_bundle(catalog))
-    console.success(f"Wrote {output} (for the catalog {catalog}).")
+    output.write_bytes(build_bundle(target))
+    console.success(f"Wrote {output} (for {what}).")

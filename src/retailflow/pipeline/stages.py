@@ -22,6 +22,7 @@ from retailflow.errors import DataQualityError
 from retailflow.lake import layout, lease
 from retailflow.lake.state import FAILED, PARTIAL, SUCCESS, RunReport, WeekResult, run_started
 from retailflow.lake.storage import Lake
+from retailflow.lake.storage import open_lake as open_lake_from_settings
 from retailflow.pipeline import planning
 from retailflow.pipeline.records import Checked, Computed, Planned, Published, Selection
 from retailflow.publish import StagedFile, build_publication
@@ -46,7 +47,7 @@ Result = Computed | Checked | Published
 
 
 def open_lake(settings: Settings, lake: Lake | None = None) -> Lake:
-    return lake if lake is not None else Lake(settings.lake)
+    return lake if lake is not None else open_lake_from_settings(settings)
 
 
 def plan_weeks(
@@ -207,14 +208,25 @@ def publish(settings: Settings, checked: Checked, *, lake: Lake | None = None) -
     publication = build_publication(c.weekly, set(checked.passing), c.quarantine, c.quarantine_days, c.dims)
     outputs = apply_publication(lake, publication)
     lake.remove(checked.computed.staging, recursive=True)
+    if settings.catalog == "glue":  # each replaced week is registered in Glue at once (Athena sees it)
+        from retailflow.catalog import glue
+
+        glue.register_weeks(settings, lake, checked.passing)
     return Published(checked, tuple(outputs), {"publish": round(time.perf_counter() - started, 3)})
 
 
 def refresh_catalog(settings: Settings, *, lake: Lake | None = None) -> str:
-    """Stage 5: rebuild the catalog over what is published; return its lake path."""
+    """Stage 5: rebuild the catalog over what is published; return its lake path. With ``catalog = "glue"``
+    the Glue tables and partitions are synchronised too (the DuckDB catalog still serves the local tools)."""
     from retailflow.catalog import build_catalog
 
-    return build_catalog(open_lake(settings, lake))
+    lake = open_lake(settings, lake)
+    path = build_catalog(lake)
+    if settings.catalog == "glue":
+        from retailflow.catalog import glue
+
+        glue.sync(settings, lake)
+    return path
 
 
 def write_report(

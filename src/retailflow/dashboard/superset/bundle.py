@@ -1,6 +1,14 @@
 """The Superset import bundle (a zip), generated from the one dashboard definition (panels.DASHBOARD).
 
     bundle = build_bundle("/abs/lake/catalog/retailflow.duckdb")   # bytes of a zip
+    bundle = build_bundle(AthenaCatalog("retailflow", "us-east-1"))  # the same dashboard on Glue + Athena
+    bundle = build_bundle(catalog_target(settings, "/abs/lake/catalog/retailflow.duckdb"))  # as `catalog` says
+
+The target is the DuckDB catalog file, or (``catalog = "glue"``) the Glue database queried through Athena
+with PyAthena's SQLAlchemy dialect (``awsathena+rest://``). For Athena the datasets' SQL, computed columns
+and metrics are rendered from the same DuckDB text to Trino (catalog/dialects.py), and the datasets' schema
+is the Glue database. Credentials are never in the bundle: Superset's process takes them from the standard
+AWS chain (its role, profile or variables).
 
 The zip is Superset's v1 export layout, under one root folder:
 
@@ -47,6 +55,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from retailflow.dashboard import panels
 from retailflow.dashboard.panels import DASHBOARD, Dashboard, Metric, Panel
@@ -206,7 +215,23 @@ def _label(name: str, dashboard: Dashboard) -> str | None:
     return LABELS.get(name)
 
 
-def _dataset_config(spec: DatasetSpec, dashboard: Dashboard) -> dict[str, Any]:
+def _dataset_config(spec: DatasetSpec, dashboard: Dashboard, target: Any = None) -> dict[str, Any]:
+    dialect = "athena" if isinstance(target, AthenaCatalog) else "duckdb"
+
+    def sql(text: str | None) -> str | None:
+        if dialect == "duckdb" or not text:
+            return text
+        from retailflow.catalog.dialects import render_expression  # sqlglot: the aws extra
+
+        return render_expression(text, dialect)
+
+    def query(text: str) -> str:
+        if dialect == "duckdb":
+            return text
+        from retailflow.catalog.dialects import to_trino
+
+        return to_trino(text)
+
     columns = [
         {
             "column_name": name,
@@ -217,7 +242,7 @@ def _dataset_config(spec: DatasetSpec, dashboard: Dashboard) -> dict[str, Any]:
             "advanced_data_type": None,
             "groupby": True,
             "filterable": True,
-            "expression": expression,
+            "expression": sql(expression),
             "description": None,
             "python_date_format": None,
             "extra": {},
@@ -229,7 +254,7 @@ def _dataset_config(spec: DatasetSpec, dashboard: Dashboard) -> dict[str, Any]:
             "metric_name": m.name,
             "verbose_name": m.label,
             "metric_type": None,
-            "expression": m.expression,
+            "expression": sql(m.expression),
             "description": None,
             "d3format": m.d3format,
             "extra": {},
@@ -244,9 +269,9 @@ def _dataset_config(spec: DatasetSpec, dashboard: Dashboard) -> dict[str, Any]:
         "default_endpoint": None,
         "offset": 0,
         "cache_timeout": None,
-        "schema": "main",
+        "schema": target.database if dialect == "athena" else "main",
         "catalog": None,
-        "sql": spec.sql,
+        "sql": query(spec.sql),
         "params": None,
         "template_params": None,
         "filter_select_enabled": True,
@@ -769,12 +794,61 @@ def _dashboard_config(dashboard: Dashboard, charts: list[ChartSpec], datasets: d
 # -- the zip ------------------------------------------------------------------------------------------
 
 
-def database_uri(catalog: str | os.PathLike) -> str:
-    """duckdb:////abs/path/catalog/retailflow.duckdb"""
+@dataclass(frozen=True)
+class AthenaCatalog:
+    """The Glue database of the curated tables, queried through Athena (the settings' glue_database,
+    aws_region, athena_workgroup, athena_output, aws_endpoint_url)."""
+
+    database: str
+    region: str
+    workgroup: str = "primary"
+    output: str = ""  # s3://... for results; empty: the workgroup's result location
+    endpoint_url: str = ""  # another Athena API (tests: the local one)
+
+
+def catalog_target(settings: Any, duckdb_catalog: str | os.PathLike) -> str | os.PathLike | AthenaCatalog:
+    """What the bundle targets, as the ``catalog`` setting says: the DuckDB catalog file, or Glue + Athena."""
+    if getattr(settings, "catalog", "duckdb") != "glue":
+        return duckdb_catalog
+    region = settings.aws_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+    if not region:
+        from retailflow.errors import ConfigError
+
+        raise ConfigError("Superset on Athena needs the AWS region.", "Set aws_region (or AWS_REGION).")
+    return AthenaCatalog(
+        settings.glue_database, region, settings.athena_workgroup, settings.athena_output, settings.aws_endpoint_url
+    )
+
+
+def database_uri(catalog: str | os.PathLike | AthenaCatalog) -> str:
+    """duckdb:////abs/path/catalog/retailflow.duckdb, or for Athena
+    awsathena+rest://@athena.REGION.amazonaws.com:443/DATABASE?work_group=...&s3_staging_dir=..."""
+    if isinstance(catalog, AthenaCatalog):
+        query = {"work_group": catalog.workgroup}
+        if catalog.output:
+            query["s3_staging_dir"] = catalog.output
+        if catalog.endpoint_url:
+            query["endpoint_url"] = catalog.endpoint_url
+        host = f"athena.{catalog.region}.amazonaws.com:443"
+        return f"awsathena+rest://@{host}/{quote(catalog.database, safe='')}?{urlencode(query)}"
     return "duckdb:///" + os.path.abspath(os.fspath(catalog))
 
 
-def _database_config(catalog: str | os.PathLike) -> dict[str, Any]:
+def _database_config(catalog: str | os.PathLike | AthenaCatalog) -> dict[str, Any]:
+    if isinstance(catalog, AthenaCatalog):
+        # Athena reads the tables where they lie; nothing to open read-only. Queries run in the workgroup.
+        extra = {
+            "engine_params": {},
+            "metadata_params": {},
+            "metadata_cache_timeout": {},
+            "schemas_allowed_for_csv_upload": [],
+            "allows_virtual_table_explore": True,
+        }
+        return {**_database_config_base(catalog), "extra": extra}
+    return _database_config_base(catalog)
+
+
+def _database_config_base(catalog: str | os.PathLike | AthenaCatalog) -> dict[str, Any]:
     return {
         "database_name": DATABASE_NAME,
         "sqlalchemy_uri": database_uri(catalog),
@@ -801,7 +875,9 @@ def _database_config(catalog: str | os.PathLike) -> dict[str, Any]:
     }
 
 
-def bundle_files(catalog: str | os.PathLike, dashboard: Dashboard = DASHBOARD) -> dict[str, dict[str, Any]]:
+def bundle_files(
+    catalog: str | os.PathLike | AthenaCatalog, dashboard: Dashboard = DASHBOARD
+) -> dict[str, dict[str, Any]]:
     """Every file of the bundle (path inside the root folder -> its content), before serialization."""
     datasets = dataset_specs(dashboard)
     charts = chart_specs(dashboard)
@@ -810,15 +886,15 @@ def bundle_files(catalog: str | os.PathLike, dashboard: Dashboard = DASHBOARD) -
         f"databases/{DATABASE_NAME}.yaml": _database_config(catalog),
     }
     for spec in datasets.values():
-        files[f"datasets/{DATABASE_NAME}/{spec.name}.yaml"] = _dataset_config(spec, dashboard)
+        files[f"datasets/{DATABASE_NAME}/{spec.name}.yaml"] = _dataset_config(spec, dashboard, catalog)
     for chart in charts:
         files[f"charts/{chart.key.replace('.', '_')}.yaml"] = _chart_config(chart, datasets)
     files[f"dashboards/{DASHBOARD_SLUG}.yaml"] = _dashboard_config(dashboard, charts, datasets)
     return files
 
 
-def build_bundle(catalog: str | os.PathLike, dashboard: Dashboard = DASHBOARD) -> bytes:
-    """The import bundle (zip bytes) for the catalog at this path (made absolute)."""
+def build_bundle(catalog: str | os.PathLike | AthenaCatalog, dashboard: Dashboard = DASHBOARD) -> bytes:
+    """The import bundle (zip bytes) for the catalog at this path (made absolute), or for Glue + Athena."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, content in bundle_files(catalog, dashboard).items():

@@ -12,8 +12,13 @@ importable from here too.
 Everything Superset keeps lives in ``<lake>/_state/superset/`` (``layout.superset_state()``, mode 0700):
 ``superset_config.py`` (rewritten on every ``up``), ``secret_key`` and ``admin_password`` (made once,
 mode 0600), the SQLite metadata ``superset.db``, ``superset.pid``, ``server.json``, ``superset.log`` and
-the last imported ``bundle.zip``. The lake must be a local folder: the catalog is a DuckDB file Superset
-opens by path.
+the last imported ``bundle.zip``. The lake must be a local folder: Superset's state lives in it, and the
+catalog is a DuckDB file Superset opens by path.
+
+With ``catalog = "glue"`` in the settings given to ``up``/``provision``, the bundle targets the Glue
+database through Athena instead (``bundle.catalog_target``: PyAthena's ``awsathena+rest://`` URL with the
+region, workgroup, result location and any ``aws_endpoint_url``; no credentials: the Superset process takes
+them from the standard AWS chain of its environment), and no DuckDB catalog file is needed.
 
 The catalog connection is read-only, and Superset opens a new connection for every query (NullPool, no
 data cache), so the pipeline can rebuild the catalog (a new file renamed over the old one) while Superset
@@ -26,14 +31,17 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retailflow.dashboard.superset import process
-from retailflow.dashboard.superset.bundle import DASHBOARD_SLUG, build_bundle
+from retailflow.dashboard.superset.bundle import DASHBOARD_SLUG, AthenaCatalog, build_bundle, catalog_target
 from retailflow.dashboard.superset.client import SupersetClient, import_dashboard
 from retailflow.dashboard.superset.errors import SupersetError
 from retailflow.dashboard.superset.process import HOST, PASSWORD_ENV, USERNAME, VENV_ENV, VENV_NAME, superset_venv
 from retailflow.lake import Lake, layout
+
+if TYPE_CHECKING:
+    from retailflow.config import Settings
 
 __all__ = [
     "DEFAULT_PORT",
@@ -85,7 +93,8 @@ def _local_lake(lake: str | os.PathLike | Lake) -> Lake:
     if not lake_obj.is_local:
         raise SupersetError(
             f"Superset needs a lake in a local folder; {lake_obj.url} is not one.",
-            "Its catalog is a DuckDB file Superset opens by path: run Superset where the lake is a folder.",
+            "Superset keeps its state in the lake, and opens a DuckDB catalog by path: run Superset where the "
+            "lake is a folder (on Glue + Athena, `superset bundle` writes a bundle for any Superset).",
         )
     return lake_obj
 
@@ -101,9 +110,17 @@ def catalog_file(lake: str | os.PathLike | Lake) -> Path:
 # -- the commands -------------------------------------------------------------------------------------
 
 
-def provision(url: str, password: str, catalog: Path, state: Path | None = None) -> int:
-    """Import the dashboard bundle for this catalog into the Superset at url; return the dashboard's id."""
-    bundle = build_bundle(catalog)
+def _target(settings: Settings | None, catalog: Path) -> Path | AthenaCatalog:
+    """What the bundle targets: the DuckDB catalog file, or (``catalog = "glue"``) Glue + Athena."""
+    return catalog if settings is None else catalog_target(settings, catalog)
+
+
+def provision(
+    url: str, password: str, catalog: Path, state: Path | None = None, settings: Settings | None = None
+) -> int:
+    """Import the dashboard bundle into the Superset at url; return the dashboard's id. The bundle targets
+    the DuckDB catalog file, or the Glue database through Athena if the settings say ``catalog = "glue"``."""
+    bundle = build_bundle(_target(settings, catalog))
     if state is not None:
         (state / "bundle.zip").write_bytes(bundle)
     return import_dashboard(url, USERNAME, password, bundle)
@@ -114,16 +131,19 @@ def up(
     port: int = DEFAULT_PORT,
     password: str | None = None,
     timeout: float = START_TIMEOUT_S,
+    settings: Settings | None = None,
 ) -> ServerInfo:
     """Set up Superset for this lake (first time only), start it on 127.0.0.1:port and import the dashboard.
 
     The admin password is, in order: ``password``, $RETAILFLOW_SUPERSET_PASSWORD, the one stored in the
     state folder, or a new random one (stored there, mode 0600). If this lake's Superset already runs on
-    that port, the dashboard is imported again and nothing else happens.
+    that port, the dashboard is imported again and nothing else happens. The dashboard reads the DuckDB
+    catalog, or the Glue database through Athena if the ``settings`` say ``catalog = "glue"`` (the AWS
+    credentials then come from this process's environment, which Superset inherits).
     """
     lake_obj = _local_lake(lake)
     catalog = catalog_file(lake_obj)
-    if not catalog.is_file():
+    if not isinstance(_target(settings, catalog), AthenaCatalog) and not catalog.is_file():
         raise SupersetError(
             f"The lake {lake_obj.url} has no catalog yet ({catalog}).",
             "Publish a week first: `retailflow run --lake ...`.",
@@ -145,7 +165,7 @@ def up(
         pw, shown, changed = process.admin_password(state, password)
         if changed:
             process.set_admin(venv, state, log, pw, reset=True)
-        provision(url, pw, catalog, state)
+        provision(url, pw, catalog, state, settings)
         return _info(url, pw, shown, running["pid"], state, log, already_running=True)
 
     if not process.port_free(port):
@@ -158,7 +178,7 @@ def up(
     try:
         process.wait_healthy(pid, url, log, timeout)
         process.record(state, pid, port, url)
-        provision(url, pw, catalog, state)
+        provision(url, pw, catalog, state, settings)
     except BaseException:
         with contextlib.suppress(Exception):
             process.stop(pid, STOP_TIMEOUT_S)
