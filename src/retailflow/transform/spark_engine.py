@@ -36,10 +36,27 @@ class SparkEngine:
         return self._session
 
     def load(self, lake: Lake, inputs: RunInputs) -> None:
+        self._check_filesystem(lake)
         for table_name, files in inputs.facts.items():
             self._raw_view(lake, table_name, [f.relative for f in files])
         for table_name, f in inputs.dims.items():
             self._raw_view(lake, table_name, [f.relative])
+
+    def _check_filesystem(self, lake: Lake) -> None:
+        """Fail with one line when this Spark cannot reach the lake: pyspark alone has no s3:// filesystem
+        (EMR's EMRFS and Databricks bring theirs; hadoop-aws jars are not on PyPI)."""
+        if lake.is_local:
+            return
+        scheme = lake.url.split("://", 1)[0]
+        hadoop = self.spark._jvm.org.apache.hadoop.fs.FileSystem
+        try:
+            hadoop.getFileSystemClass(scheme, self.spark._jsc.hadoopConfiguration())
+        except Exception:
+            raise LakeError(
+                f"This Spark has no filesystem for {scheme}:// lakes (EMR and Databricks bring one).",
+                "Run on a cluster (retailflow-spark as an EMR step or Databricks job), or mount the bucket "
+                "(e.g. with s3fs) and give --lake the mounted folder.",
+            ) from None
 
     def _raw_view(self, lake: Lake, table_name: str, relatives: list[str]) -> None:
         from pyspark.sql.types import DateType, StringType, StructField, StructType
