@@ -9,9 +9,9 @@ EXTRAS := dev,spark,s3,aws
 # Superset lives in its own venv (it pins SQLAlchemy < 2 and an older pyarrow); versions in constraints-superset.txt.
 SUPERSET_VENV  := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-stamp
-SUPERSET_PKGS  := apache-superset duckdb-engine duckdb flask-caching rich cachetools
+SUPERSET_PKGS  := apache-superset duckdb-engine duckdb flask-caching rich cachetools "PyAthena[SQLAlchemy]"
 
-.PHONY: install lint demo test test-fast bench spark-artifact lock clean help superset lock-superset
+.PHONY: install lint demo test test-fast bench spark-artifact lambda-artifact lock clean help superset lock-superset
 
 help:
 	@echo "make demo   - create .venv, install, run the whole pipeline on embedded defaults"
@@ -20,6 +20,7 @@ help:
 	@echo "make lock   - re-resolve dependencies and rewrite constraints.txt"
 	@echo "make superset - create .venv-superset (Apache Superset, for retailflow superset up)"
 	@echo "make spark-artifact - build the wheel and spark-submit driver for EMR/Databricks (dist/)"
+	@echo "make lambda-artifact - build the readiness Lambda's zip (dist/retailflow-readiness-lambda.zip)"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +42,9 @@ demo: install
 	$(BIN)/retailflow demo
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks deploy
+	$(BIN)/ruff format --check src tests benchmarks deploy
+	$(BIN)/cfn-lint deploy/aws/template.yaml
 
 test: install lint superset
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
@@ -55,9 +57,13 @@ bench: install
 
 # What a Spark cluster needs: the wheel (installed on the nodes) and the spark-submit driver script.
 spark-artifact: install
-	rm -rf dist && $(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+	rm -f dist/retailflow-*.whl dist/retailflow_spark_job.py && $(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
 	cp deploy/spark/retailflow_spark_job.py dist/
 	@ls -1 dist
+
+# The readiness Lambda's zip: the handler, fsspec/s3fs and their pure-Python dependencies, no boto3/botocore.
+lambda-artifact: install
+	$(BIN)/python deploy/aws/build_lambda.py --out dist/retailflow-readiness-lambda.zip
 
 # Resolve from scratch in a throw-away venv, then pin everything that got installed.
 lock:
@@ -72,7 +78,8 @@ lock-superset:
 	rm -rf .venv-lock-superset && $(PYTHON) -m venv .venv-lock-superset
 	.venv-lock-superset/bin/pip install --quiet --upgrade pip
 	.venv-lock-superset/bin/pip install --quiet apache-superset==6.1.0 duckdb-engine \
-		duckdb==$$(sed -n 's/^duckdb==//p' constraints.txt) 'flask-caching<2.5' rich cachetools
+		duckdb==$$(sed -n 's/^duckdb==//p' constraints.txt) 'flask-caching<2.5' rich cachetools \
+		'PyAthena[SQLAlchemy]==2.25.2'
 	{ sed -n '/^#/p' constraints-superset.txt; .venv-lock-superset/bin/pip freeze | grep -v '^-e'; } > constraints-superset.tmp
 	mv constraints-superset.tmp constraints-superset.txt
 	rm -rf .venv-lock-superset
