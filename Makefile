@@ -9,7 +9,7 @@ EXTRAS := dev,spark,s3,aws
 # Superset lives in its own venv (it pins SQLAlchemy < 2 and an older pyarrow); versions in constraints-superset.txt.
 SUPERSET_VENV  := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-stamp
-SUPERSET_PKGS  := apache-superset duckdb-engine duckdb flask-caching rich cachetools "PyAthena[SQLAlchemy]"
+SUPERSET_PKGS  := apache-superset duckdb-engine duckdb duckdb-extension-httpfs flask-caching rich cachetools "PyAthena[SQLAlchemy]"
 
 .PHONY: install lint demo test test-fast bench spark-artifact lambda-artifact lock clean help superset lock-superset
 
@@ -78,7 +78,8 @@ lock-superset:
 	rm -rf .venv-lock-superset && $(PYTHON) -m venv .venv-lock-superset
 	.venv-lock-superset/bin/pip install --quiet --upgrade pip
 	.venv-lock-superset/bin/pip install --quiet apache-superset==6.1.0 duckdb-engine \
-		duckdb==$$(sed -n 's/^duckdb==//p' constraints.txt) 'flask-caching<2.5' rich cachetools \
+		duckdb==$$(sed -n 's/^duckdb==//p' constraints.txt) \
+		duckdb-extension-httpfs==$$(sed -n 's/^duckdb==//p' constraints.txt) 'flask-caching<2.5' rich cachetools \
 		'PyAthena[SQLAlchemy]==2.25.2'
 	{ sed -n '/^#/p' constraints-superset.txt; .venv-lock-superset/bin/pip freeze | grep -v '^-e'; } > constraints-superset.tmp
 	mv constraints-superset.tmp constraints-superset.txt

@@ -35,7 +35,8 @@ def superset() -> None:
       bundle  write the dashboard as an import bundle (zip) for any Superset
 
     Superset runs from its own virtualenv: create it once with `make superset`. Its state (settings,
-    metadata database, admin password, log) is kept in <lake>/_state/superset/.
+    metadata database, admin password, log) is kept in <lake>/_state/superset/; for an S3 lake in
+    $RETAILFLOW_SUPERSET_HOME/<bucket>-<hash> (default ~/.retailflow/superset/).
     """
 
 
@@ -48,6 +49,8 @@ def up(ctx: click.Context, lake: str | None, port: int) -> None:
 
     The dashboard reads the lake's DuckDB catalog, or with catalog = "glue" the Glue database through
     Athena (PyAthena in .venv-superset; AWS credentials from the environment Superset is started in).
+    On an S3 lake, Superset attaches s3://.../catalog/retailflow.duckdb read-only on every connection
+    (httpfs from duckdb-extension-httpfs; credentials from Superset's environment, never written).
 
     The admin password is $RETAILFLOW_SUPERSET_PASSWORD, or one generated on first use: it is printed
     once and kept in <lake>/_state/superset/admin_password (readable by you only).
@@ -57,7 +60,9 @@ def up(ctx: click.Context, lake: str | None, port: int) -> None:
 
     settings = settings_of(ctx, lake=lake)
     lake_obj = open_lake(settings)
-    ready = settings.catalog == "glue" or server.catalog_file(lake_obj).is_file()
+    from retailflow.lake import layout
+
+    ready = settings.catalog == "glue" or lake_obj.exists(layout.catalog())
     if ready and not server.status(lake_obj)["running"]:
         console.info("Starting Superset (the first start sets it up, about a minute)...")
     info = server.up(lake_obj, port=port, settings=settings)
@@ -70,7 +75,8 @@ def up(ctx: click.Context, lake: str | None, port: int) -> None:
     else:
         console.out.print(f"Password:  in {info.password_file}")
     console.out.print(f"Log:       {info.log_file}")
-    console.out.print(f"Stop it:   retailflow superset down --lake {info.state_dir.parents[1]}")
+    where = info.state_dir.parents[1] if lake_obj.is_local else lake_obj.url
+    console.out.print(f"Stop it:   retailflow superset down --lake {where}")
 
 
 @superset.command()

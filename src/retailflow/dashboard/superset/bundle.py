@@ -806,6 +806,16 @@ class AthenaCatalog:
     endpoint_url: str = ""  # another Athena API (tests: the local one)
 
 
+@dataclass(frozen=True)
+class S3Catalog:
+    """The DuckDB catalog of an S3 lake (``s3://bucket/prefix/catalog/retailflow.duckdb``). The bundle's
+    database is then an in-memory DuckDB (``duckdb:///:memory:``): the Superset that runs it attaches this
+    catalog read-only on every new connection (``process.S3_CONFIG``: httpfs by file path, a temporary S3
+    secret from that process's AWS credential chain). No credentials in the bundle."""
+
+    url: str
+
+
 def catalog_target(settings: Any, duckdb_catalog: str | os.PathLike) -> str | os.PathLike | AthenaCatalog:
     """What the bundle targets, as the ``catalog`` setting says: the DuckDB catalog file, or Glue + Athena."""
     if getattr(settings, "catalog", "duckdb") != "glue":
@@ -820,8 +830,8 @@ def catalog_target(settings: Any, duckdb_catalog: str | os.PathLike) -> str | os
     )
 
 
-def database_uri(catalog: str | os.PathLike | AthenaCatalog) -> str:
-    """duckdb:////abs/path/catalog/retailflow.duckdb, or for Athena
+def database_uri(catalog: str | os.PathLike | AthenaCatalog | S3Catalog) -> str:
+    """duckdb:////abs/path/catalog/retailflow.duckdb, duckdb:///:memory: for an S3 lake's catalog, or for Athena
     awsathena+rest://@athena.REGION.amazonaws.com:443/DATABASE?work_group=...&s3_staging_dir=..."""
     if isinstance(catalog, AthenaCatalog):
         query = {"work_group": catalog.workgroup}
@@ -831,10 +841,12 @@ def database_uri(catalog: str | os.PathLike | AthenaCatalog) -> str:
             query["endpoint_url"] = catalog.endpoint_url
         host = f"athena.{catalog.region}.amazonaws.com:443"
         return f"awsathena+rest://@{host}/{quote(catalog.database, safe='')}?{urlencode(query)}"
+    if isinstance(catalog, S3Catalog):
+        return "duckdb:///:memory:"
     return "duckdb:///" + os.path.abspath(os.fspath(catalog))
 
 
-def _database_config(catalog: str | os.PathLike | AthenaCatalog) -> dict[str, Any]:
+def _database_config(catalog: str | os.PathLike | AthenaCatalog | S3Catalog) -> dict[str, Any]:
     if isinstance(catalog, AthenaCatalog):
         # Athena reads the tables where they lie; nothing to open read-only. Queries run in the workgroup.
         extra = {
@@ -845,10 +857,14 @@ def _database_config(catalog: str | os.PathLike | AthenaCatalog) -> dict[str, An
             "allows_virtual_table_explore": True,
         }
         return {**_database_config_base(catalog), "extra": extra}
+    if isinstance(catalog, S3Catalog):
+        # An in-memory database (it cannot be read-only); the S3 catalog is attached READ_ONLY into it.
+        base = _database_config_base(catalog)
+        return {**base, "extra": {**base["extra"], "engine_params": {}}}
     return _database_config_base(catalog)
 
 
-def _database_config_base(catalog: str | os.PathLike | AthenaCatalog) -> dict[str, Any]:
+def _database_config_base(catalog: str | os.PathLike | AthenaCatalog | S3Catalog) -> dict[str, Any]:
     return {
         "database_name": DATABASE_NAME,
         "sqlalchemy_uri": database_uri(catalog),
@@ -876,7 +892,7 @@ def _database_config_base(catalog: str | os.PathLike | AthenaCatalog) -> dict[st
 
 
 def bundle_files(
-    catalog: str | os.PathLike | AthenaCatalog, dashboard: Dashboard = DASHBOARD
+    catalog: str | os.PathLike | AthenaCatalog | S3Catalog, dashboard: Dashboard = DASHBOARD
 ) -> dict[str, dict[str, Any]]:
     """Every file of the bundle (path inside the root folder -> its content), before serialization."""
     datasets = dataset_specs(dashboard)
@@ -893,7 +909,7 @@ def bundle_files(
     return files
 
 
-def build_bundle(catalog: str | os.PathLike | AthenaCatalog, dashboard: Dashboard = DASHBOARD) -> bytes:
+def build_bundle(catalog: str | os.PathLike | AthenaCatalog | S3Catalog, dashboard: Dashboard = DASHBOARD) -> bytes:
     """The import bundle (zip bytes) for the catalog at this path (made absolute), or for Glue + Athena."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -113,9 +113,62 @@ FEATURE_FLAGS = {}
 """
 
 
-def write_config(state: Path) -> Path:
+# Appended for an S3 lake: the bundle's database is an in-memory DuckDB, and every new DuckDB connection
+# attaches the lake's catalog read-only. httpfs is loaded by file path from the duckdb-extension-httpfs
+# package of Superset's virtualenv (never downloaded); the S3 secret is TEMPORARY, made on each connection
+# from this Superset process's AWS credential chain (boto3): no credentials in this file or the bundle.
+S3_CONFIG = """
+# -- The S3 lake's DuckDB catalog, attached on every new DuckDB connection --------------------------------
+_RETAILFLOW_S3_CATALOG = {catalog!r}
+_RETAILFLOW_S3_OPTIONS = {options!r}  # region, and for a non-AWS endpoint: endpoint, url_style, use_ssl
+
+
+def _retailflow_attach_s3(dbapi_connection, connection_record):
+    if not type(dbapi_connection).__module__.startswith("duckdb"):
+        return  # Superset's own metadata database
+    import boto3
+    import duckdb
+    import duckdb_extension_httpfs
+
+    def lit(value):
+        return "'" + str(value).replace("'", "''") + "'"
+
+    extension = os.path.join(
+        os.path.dirname(duckdb_extension_httpfs.__file__), "extensions", "v" + duckdb.__version__,
+        "httpfs.duckdb_extension",
+    )
+    dbapi_connection.execute("LOAD " + lit(extension))
+    parts = ["TYPE s3"]
+    found = boto3.Session().get_credentials()
+    if found is not None:
+        frozen = found.get_frozen_credentials()
+        parts += ["KEY_ID " + lit(frozen.access_key), "SECRET " + lit(frozen.secret_key)]
+        if frozen.token:
+            parts.append("SESSION_TOKEN " + lit(frozen.token))
+    for key, value in _RETAILFLOW_S3_OPTIONS.items():
+        parts.append(key.upper() + " " + (value if key == "use_ssl" else lit(value)))
+    try:
+        dbapi_connection.execute("CREATE OR REPLACE TEMPORARY SECRET retailflow_s3 (" + ", ".join(parts) + ")")
+    except Exception as exc:  # the statement holds the credentials: never shown
+        raise RuntimeError("DuckDB refused the S3 secret (" + type(exc).__name__ + ")") from None
+    dbapi_connection.execute("ATTACH IF NOT EXISTS " + lit(_RETAILFLOW_S3_CATALOG) + " AS retailflow (READ_ONLY)")
+    dbapi_connection.execute("USE retailflow")
+
+
+from sqlalchemy import event as _event  # noqa: E402
+from sqlalchemy.engine import Engine as _Engine  # noqa: E402
+
+_event.listen(_Engine, "connect", _retailflow_attach_s3)
+"""
+
+
+def write_config(state: Path, s3_catalog: str | None = None, s3_options: dict[str, str] | None = None) -> Path:
+    """superset_config.py; for an S3 lake (``s3_catalog``: the catalog's s3:// URL) with the attach hook."""
     path = state / "superset_config.py"
-    write_private(path, CONFIG_TEMPLATE)
+    text = CONFIG_TEMPLATE
+    if s3_catalog:
+        text += S3_CONFIG.format(catalog=s3_catalog, options=dict(s3_options or {}))
+    write_private(path, text)
     return path
 
 

@@ -12,8 +12,13 @@ importable from here too.
 Everything Superset keeps lives in ``<lake>/_state/superset/`` (``layout.superset_state()``, mode 0700):
 ``superset_config.py`` (rewritten on every ``up``), ``secret_key`` and ``admin_password`` (made once,
 mode 0600), the SQLite metadata ``superset.db``, ``superset.pid``, ``server.json``, ``superset.log`` and
-the last imported ``bundle.zip``. The lake must be a local folder: Superset's state lives in it, and the
-catalog is a DuckDB file Superset opens by path.
+the last imported ``bundle.zip``. On a local lake the catalog is a DuckDB file Superset opens by path.
+
+On an S3 lake (``state_dir``) the state lives in ``$RETAILFLOW_SUPERSET_HOME/<bucket>-<hash of the lake URL>``
+(default ``~/.retailflow/superset``), the bundle's database is an in-memory DuckDB, and the
+``superset_config.py`` written by ``up`` attaches ``s3://.../catalog/retailflow.duckdb`` read-only on every
+new DuckDB connection (``process.S3_CONFIG``: httpfs by path, a temporary S3 secret from the Superset
+process's AWS credential chain; no credentials written anywhere).
 
 With ``catalog = "glue"`` in the settings given to ``up``/``provision``, the bundle targets the Glue
 database through Athena instead (``bundle.catalog_target``: PyAthena's ``awsathena+rest://`` URL with the
@@ -28,13 +33,15 @@ runs, and the next query reads the new one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from retailflow.dashboard.superset import process
-from retailflow.dashboard.superset.bundle import DASHBOARD_SLUG, AthenaCatalog, build_bundle, catalog_target
+from retailflow.dashboard.superset.bundle import DASHBOARD_SLUG, AthenaCatalog, S3Catalog, build_bundle, catalog_target
 from retailflow.dashboard.superset.client import SupersetClient, import_dashboard
 from retailflow.dashboard.superset.errors import SupersetError
 from retailflow.dashboard.superset.process import HOST, PASSWORD_ENV, USERNAME, VENV_ENV, VENV_NAME, superset_venv
@@ -45,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PORT",
+    "HOME_ENV",
     "HOST",
     "PASSWORD_ENV",
     "START_TIMEOUT_S",
@@ -66,6 +74,7 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 8088
+HOME_ENV = "RETAILFLOW_SUPERSET_HOME"  # where the Superset state of S3 lakes lives (default ~/.retailflow/superset)
 STATE = layout.superset_state()
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 20.0
@@ -89,18 +98,35 @@ class ServerInfo:
 
 
 def _local_lake(lake: str | os.PathLike | Lake) -> Lake:
-    lake_obj = lake if isinstance(lake, Lake) else Lake(os.fspath(lake))
+    lake_obj = _lake(lake)
     if not lake_obj.is_local:
         raise SupersetError(
-            f"Superset needs a lake in a local folder; {lake_obj.url} is not one.",
-            "Superset keeps its state in the lake, and opens a DuckDB catalog by path: run Superset where the "
-            "lake is a folder (on Glue + Athena, `superset bundle` writes a bundle for any Superset).",
+            f"This needs a lake in a local folder; {lake_obj.url} is not one.",
+            "An S3 lake's catalog is read by Superset through `retailflow superset up` (it attaches it from S3).",
         )
     return lake_obj
 
 
+def _lake(lake: str | os.PathLike | Lake) -> Lake:
+    return lake if isinstance(lake, Lake) else Lake(os.fspath(lake))
+
+
 def state_dir(lake: str | os.PathLike | Lake) -> Path:
-    return Path(_local_lake(lake).path(layout.superset_state()))
+    """``<lake>/_state/superset`` for a local lake. For an S3 lake (Superset's state cannot live in S3):
+    ``$RETAILFLOW_SUPERSET_HOME/<bucket>-<hash of the lake URL>``, by default under ~/.retailflow/superset."""
+    lake_obj = _lake(lake)
+    if lake_obj.is_local:
+        return Path(lake_obj.path(layout.superset_state()))
+    protocols = lake_obj.fs.protocol if isinstance(lake_obj.fs.protocol, tuple) else (lake_obj.fs.protocol,)
+    if not {"s3", "s3a"} & set(protocols):
+        raise SupersetError(
+            f"Superset needs a lake in a local folder or on S3; {lake_obj.url} is neither.",
+            "Run Superset on a folder lake or an s3://bucket/prefix lake.",
+        )
+    base = Path(os.environ.get(HOME_ENV) or Path.home() / ".retailflow" / "superset")
+    url = lake_obj.uri()
+    bucket = urlsplit(url).netloc.rsplit("@", 1)[-1] or "lake"
+    return base / f"{bucket}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
 def catalog_file(lake: str | os.PathLike | Lake) -> Path:
@@ -110,13 +136,29 @@ def catalog_file(lake: str | os.PathLike | Lake) -> Path:
 # -- the commands -------------------------------------------------------------------------------------
 
 
-def _target(settings: Settings | None, catalog: Path) -> Path | AthenaCatalog:
-    """What the bundle targets: the DuckDB catalog file, or (``catalog = "glue"``) Glue + Athena."""
+def _target(settings: Settings | None, catalog: Path | S3Catalog) -> Path | AthenaCatalog | S3Catalog:
+    """What the bundle targets: the DuckDB catalog file (an S3 lake's: attached from S3), or
+    (``catalog = "glue"``) Glue + Athena."""
     return catalog if settings is None else catalog_target(settings, catalog)
 
 
+def _catalog(lake_obj: Lake) -> Path | S3Catalog:
+    """The DuckDB catalog: a local lake's file, or an S3 lake's s3:// URL."""
+    if lake_obj.is_local:
+        return Path(lake_obj.path(layout.catalog()))
+    return S3Catalog(lake_obj.uri(layout.catalog()))
+
+
+def _catalog_exists(lake_obj: Lake, catalog: Path | S3Catalog) -> bool:
+    return lake_obj.exists(layout.catalog()) if isinstance(catalog, S3Catalog) else catalog.is_file()
+
+
 def provision(
-    url: str, password: str, catalog: Path, state: Path | None = None, settings: Settings | None = None
+    url: str,
+    password: str,
+    catalog: Path | S3Catalog,
+    state: Path | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Import the dashboard bundle into the Superset at url; return the dashboard's id. The bundle targets
     the DuckDB catalog file, or the Glue database through Athena if the settings say ``catalog = "glue"``."""
@@ -141,11 +183,12 @@ def up(
     catalog, or the Glue database through Athena if the ``settings`` say ``catalog = "glue"`` (the AWS
     credentials then come from this process's environment, which Superset inherits).
     """
-    lake_obj = _local_lake(lake)
-    catalog = catalog_file(lake_obj)
-    if not isinstance(_target(settings, catalog), AthenaCatalog) and not catalog.is_file():
+    lake_obj = _lake(lake)
+    catalog = _catalog(lake_obj)
+    target = _target(settings, catalog)
+    if not isinstance(target, AthenaCatalog) and not _catalog_exists(lake_obj, catalog):
         raise SupersetError(
-            f"The lake {lake_obj.url} has no catalog yet ({catalog}).",
+            f"The lake {lake_obj.url} has no catalog yet ({lake_obj.uri(layout.catalog())}).",
             "Publish a week first: `retailflow run --lake ...`.",
         )
     venv = superset_venv()
@@ -171,7 +214,10 @@ def up(
     if not process.port_free(port):
         raise SupersetError(f"Port {port} on {HOST} is in use.", "Choose another with --port.")
     process.make_secret_key(state)
-    process.write_config(state)
+    if isinstance(target, S3Catalog):
+        process.write_config(state, target.url, _s3_options(settings, lake_obj))
+    else:
+        process.write_config(state)
     pw, shown, changed = process.admin_password(state, password)
     process.setup(venv, state, log, pw, changed)
     pid = process.start(venv, state, log, port)
@@ -185,6 +231,14 @@ def up(
         process.forget(state)
         raise
     return _info(url, pw, shown, pid, state, log)
+
+
+def _s3_options(settings: Settings | None, lake_obj: Lake) -> dict[str, str]:
+    """DuckDB's S3 secret options (region, endpoint...; never credentials) as the settings say."""
+    from retailflow.aws import duckdb_s3_options
+    from retailflow.config import Settings
+
+    return duckdb_s3_options(settings or Settings(lake=lake_obj.uri()))
 
 
 def _info(
