@@ -288,7 +288,9 @@ def test_two_runs_at_once_take_turns_and_publish_what_one_run_publishes(two_week
     assert sum("Waiting up to 300s for the lake's writer lease, held by run " in d.stderr for d in done) == 1
     files = published_files(Path(lake.path()))
     assert files == published_files(Path(reference.path())) and len(files) == 5  # 2 weeks, 3 dimensions
-    first, second = sorted(load_reports(lake), key=lambda r: r["started_at"])
+    # Run ids carry microseconds and are taken once the lease is held: the order the runs wrote in.
+    # (started_at has whole seconds: a quick first run and the second can share one.)
+    first, second = sorted(load_reports(lake), key=lambda r: r["run_id"])
     assert first["status"] == second["status"] == "success"
     assert first["finished_at"] <= second["started_at"]  # one after the other, never together
     assert list(Path(lake.path(layout.STAGING)).iterdir()) == []
