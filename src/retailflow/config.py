@@ -23,10 +23,12 @@ from retailflow.sql import memory_size
 
 Engine = Literal["duckdb", "spark"]
 CatalogTarget = Literal["duckdb", "glue"]
-TriggerName = Literal["local", "none"]
+TriggerName = Literal["local", "none", "airflow"]
+DagEngine = Literal["duckdb", "spark", "emr", "databricks"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 CATALOG_TARGETS: tuple[str, ...] = get_args(CatalogTarget)
 TRIGGERS: tuple[str, ...] = get_args(TriggerName)
+DAG_ENGINES: tuple[str, ...] = get_args(DagEngine)
 
 CONFIG_FILE_NAME = "retailflow.toml"
 ENV_PREFIX = "RETAILFLOW_"
@@ -50,7 +52,10 @@ class Settings:
     deadline: dt.time | None = field(
         default=None, metadata={"help": "HH:MM (in `timezone`) after which a not-ready partition is an alert."}
     )
-    trigger: TriggerName = field(default="local", metadata={"help": "What a ready partition triggers: local or none."})
+    trigger: TriggerName = field(
+        default="local",
+        metadata={"help": "What a ready partition triggers: local (run here), airflow (a DAG run) or none."},
+    )
     engine: Engine = field(default="duckdb", metadata={"help": "Transformation engine: duckdb or spark."})
     spark_master: str = field(default="local[*]", metadata={"help": "Spark master URL for --engine spark."})
     spark_conf: Mapping[str, str] = field(
@@ -124,11 +129,65 @@ class Settings:
         default="EMR_EC2_DefaultRole", metadata={"help": "The EC2 instance profile of EMR nodes."}
     )
     emr_log_uri: str = field(default="", metadata={"help": "s3://... for EMR logs (empty: none)."})
+    emr_cluster_id: str = field(
+        default="",
+        metadata={"help": "An EMR cluster the DAG adds its step to (empty: it creates one per run and terminates it)."},
+    )
+    airflow_url: str = field(
+        default="",
+        metadata={
+            "help": "Airflow's API server for trigger = airflow, e.g. http://127.0.0.1:8080 (credentials: "
+            "RETAILFLOW_AIRFLOW_USERNAME / RETAILFLOW_AIRFLOW_PASSWORD, or airflow_secret_id)."
+        },
+    )
+    airflow_dag_id: str = field(default="retailflow_nightly", metadata={"help": "The DAG the airflow trigger runs."})
+    airflow_secret_id: str = field(
+        default="",
+        metadata={
+            "help": 'A Secrets Manager secret holding {"username": ..., "password": ...} for the Airflow API '
+            "(empty: the environment)."
+        },
+    )
+    airflow_wake_instance: str = field(
+        default="",
+        metadata={
+            "help": "The EC2 instance hosting a self-hosted Airflow, started before a trigger when it is stopped: "
+            "an instance id (i-...) or a tag (Name=airflow). Empty: Airflow is always up (MWAA)."
+        },
+    )
+    airflow_wake_timeout_s: float = field(
+        default=600.0, metadata={"help": "How long the trigger waits for a woken Airflow to answer (seconds)."}
+    )
+    airflow_home: str = field(
+        default=".airflow", metadata={"help": "The folder of the local Airflow (retailflow airflow up)."}
+    )
+    dag_engine: DagEngine = field(
+        default="duckdb",
+        metadata={
+            "help": "Where the Airflow DAG computes the week: duckdb (in the worker), spark (spark-submit), "
+            "emr (an EMR step) or databricks (a Databricks run)."
+        },
+    )
+    dag_schedule: str = field(
+        default="0 4 * * *",
+        metadata={
+            "help": "The DAG's safety-net schedule (cron, in the business time zone), shortly after the last "
+            "readiness scan; empty: triggered runs only."
+        },
+    )
+    publish_deadline: dt.time | None = field(
+        default=None,
+        metadata={
+            "help": "When the week should be published by (HH:MM, business time zone): a DAG run still "
+            "unpublished then raises the deadline alert."
+        },
+    )
 
     def __post_init__(self) -> None:
         # Text from a file, the environment or a test becomes the typed value once, here.
-        if isinstance(self.deadline, str):
-            object.__setattr__(self, "deadline", parse_hhmm(self.deadline))
+        for name in ("deadline", "publish_deadline"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, parse_hhmm(getattr(self, name)))
         if isinstance(self.allow_manifestless, str):
             object.__setattr__(self, "allow_manifestless", parse_bool(self.allow_manifestless, "allow_manifestless"))
         if isinstance(self.spark_conf, str):
@@ -222,6 +281,14 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"emr_instance_count must be 1 or more, got {settings.emr_instance_count}.")
     if settings.trigger not in TRIGGERS:
         raise ConfigError(f"Unknown trigger {settings.trigger!r}.", f"Use one of: {', '.join(TRIGGERS)}.")
+    if settings.dag_engine not in DAG_ENGINES:
+        raise ConfigError(f"Unknown dag_engine {settings.dag_engine!r}.", f"Use one of: {', '.join(DAG_ENGINES)}.")
+    if settings.trigger == "airflow" and not settings.airflow_url:
+        raise ConfigError(
+            "The airflow trigger needs airflow_url (RETAILFLOW_AIRFLOW_URL), the base URL of Airflow's API server."
+        )
+    if not settings.airflow_wake_timeout_s > 0:
+        raise ConfigError(f"airflow_wake_timeout_s must be more than 0, got {settings.airflow_wake_timeout_s}.")
     if not 1 <= settings.gzip_level <= 9:
         raise ConfigError(f"gzip_level must be 1..9, got {settings.gzip_level}.")
     if settings.weeks_per_pass < 0:
