@@ -136,8 +136,9 @@ class Settings:
     airflow_url: str = field(
         default="",
         metadata={
-            "help": "Airflow's API server for trigger = airflow, e.g. http://127.0.0.1:8080 (credentials: "
-            "RETAILFLOW_AIRFLOW_USERNAME / RETAILFLOW_AIRFLOW_PASSWORD, or airflow_secret_id)."
+            "help": "Airflow's API server for trigger = airflow, e.g. https://airflow.example.com (empty: the "
+            "local Airflow of retailflow airflow up). Credentials: RETAILFLOW_AIRFLOW_USERNAME / "
+            "RETAILFLOW_AIRFLOW_PASSWORD, or airflow_secret_id."
         },
     )
     airflow_dag_id: str = field(default="retailflow_nightly", metadata={"help": "The DAG the airflow trigger runs."})
@@ -283,10 +284,6 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"Unknown trigger {settings.trigger!r}.", f"Use one of: {', '.join(TRIGGERS)}.")
     if settings.dag_engine not in DAG_ENGINES:
         raise ConfigError(f"Unknown dag_engine {settings.dag_engine!r}.", f"Use one of: {', '.join(DAG_ENGINES)}.")
-    if settings.trigger == "airflow" and not settings.airflow_url:
-        raise ConfigError(
-            "The airflow trigger needs airflow_url (RETAILFLOW_AIRFLOW_URL), the base URL of Airflow's API server."
-        )
     if not settings.airflow_wake_timeout_s > 0:
         raise ConfigError(f"airflow_wake_timeout_s must be more than 0, got {settings.airflow_wake_timeout_s}.")
     if not 1 <= settings.gzip_level <= 9:
