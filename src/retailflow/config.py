@@ -176,19 +176,18 @@ class Settings:
             "readiness scan; empty: triggered runs only."
         },
     )
-    publish_deadline: dt.time | None = field(
-        default=None,
+    publish_within_min: float = field(
+        default=180.0,
         metadata={
-            "help": "When the week should be published by (HH:MM, business time zone): a DAG run still "
-            "unpublished then raises the deadline alert."
+            "help": "The DAG's deadline alert: a run not finished this many minutes after it was queued is "
+            "recorded as late (retailflow status shows it); 0: no alert."
         },
     )
 
     def __post_init__(self) -> None:
         # Text from a file, the environment or a test becomes the typed value once, here.
-        for name in ("deadline", "publish_deadline"):
-            if isinstance(getattr(self, name), str):
-                object.__setattr__(self, name, parse_hhmm(getattr(self, name)))
+        if isinstance(self.deadline, str):
+            object.__setattr__(self, "deadline", parse_hhmm(self.deadline))
         if isinstance(self.allow_manifestless, str):
             object.__setattr__(self, "allow_manifestless", parse_bool(self.allow_manifestless, "allow_manifestless"))
         if isinstance(self.spark_conf, str):
@@ -284,6 +283,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"Unknown trigger {settings.trigger!r}.", f"Use one of: {', '.join(TRIGGERS)}.")
     if settings.dag_engine not in DAG_ENGINES:
         raise ConfigError(f"Unknown dag_engine {settings.dag_engine!r}.", f"Use one of: {', '.join(DAG_ENGINES)}.")
+    if not settings.publish_within_min >= 0:
+        raise ConfigError(f"publish_within_min must be 0 (no alert) or more, got {settings.publish_within_min}.")
     if not settings.airflow_wake_timeout_s > 0:
         raise ConfigError(f"airflow_wake_timeout_s must be more than 0, got {settings.airflow_wake_timeout_s}.")
     if not 1 <= settings.gzip_level <= 9:
