@@ -26,6 +26,7 @@ def test_group_help_explains_the_flow(invoke):
 
 def test_every_command_is_registered():
     assert sorted(cli.commands) == [
+        "airflow",
         "catalog",
         "dashboard",
         "demo",

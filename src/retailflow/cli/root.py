@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from retailflow import __version__
+from retailflow.cli.airflow import airflow
 from retailflow.cli.catalog import catalog, query
 from retailflow.cli.dashboard import dashboard
 from retailflow.cli.demo import demo
@@ -46,6 +47,8 @@ def cli(ctx: click.Context, config_file: str | None, debug: bool) -> None:
       status    latest runs; which days are exported, triggered, published
       dashboard a self-contained HTML dashboard of the published weeks
       demo      all of the above on embedded defaults, in a fresh folder
+      superset  the dashboard in a local Apache Superset
+      airflow   a local Apache Airflow running the nightly DAG (up, down, status)
 
     Settings come from defaults < retailflow.toml < RETAILFLOW_* environment variables < flags.
     Every command that touches the lake takes --lake (a folder, or s3://bucket/prefix).
@@ -54,7 +57,7 @@ def cli(ctx: click.Context, config_file: str | None, debug: bool) -> None:
     ctx.obj[SETTINGS] = load_settings(config_file=config_file)
 
 
-for _command in (generate, export, scan, run_command, catalog, query, status, dashboard, demo, superset):
+for _command in (generate, export, scan, run_command, catalog, query, status, dashboard, demo, superset, airflow):
     cli.add_command(_command)
 
 

@@ -1,0 +1,1 @@
+"""Tests of retailflow.orchestration: the nightly DAG, its engines, the local Airflow."""
