@@ -133,6 +133,9 @@ class Settings:
         default="",
         metadata={"help": "An EMR cluster the DAG adds its step to (empty: it creates one per run and terminates it)."},
     )
+    emr_poll_s: float = field(
+        default=30.0, metadata={"help": "How often the DAG looks at its running EMR step (seconds)."}
+    )
     airflow_url: str = field(
         default="",
         metadata={

@@ -140,3 +140,18 @@ def staging_owners() -> str:
 def staging_owner(run_id: str) -> str:
     """Who owns ``_staging/<run id>/`` and until when (the staging sweep leaves live owners' staging alone)."""
     return f"{staging_owners()}/{run_id}.json"
+
+
+def stage_records(run_id: str) -> str:
+    """The records an orchestrated run's tasks hand each other (planned.json, computed.json, ...): kept
+    outside ``_staging/`` because publishing removes the staging folder."""
+    return f"{STATE}/stages/{run_id}"
+
+
+def stage_record(run_id: str, stage: str) -> str:
+    return f"{stage_records(run_id)}/{stage}.json"
+
+
+def alerts() -> str:
+    """Deadline alerts of orchestrated runs (``retailflow status`` shows them)."""
+    return f"{STATE}/alerts"

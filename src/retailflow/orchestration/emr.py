@@ -125,18 +125,37 @@ def cluster_request(settings: Settings, artifact: Artifact, name: str = "retailf
     return request
 
 
+def artifact_in(settings: Settings) -> Artifact:
+    """Where ``upload_artifact`` put this version's artifact under ``artifact_uri`` (what a DAG names)."""
+    from retailflow import __version__
+
+    if not settings.artifact_uri:
+        raise ConfigError(
+            "No artifact_uri is set.", "Set artifact_uri = 's3://bucket/prefix' (RETAILFLOW_ARTIFACT_URI)."
+        )
+    bucket, prefix = _split(settings.artifact_uri)
+    base = f"s3://{bucket}/{prefix}".rstrip("/")
+    wheel = f"retailflow-{__version__}-py3-none-any.whl"
+    return Artifact(wheel=f"{base}/{wheel}", driver=f"{base}/{DRIVER_NAME}", bootstrap=f"{base}/{BOOTSTRAP_NAME}")
+
+
 def step_request(
     settings: Settings, artifact: Artifact, selection: Selection, name: str | None = None
 ) -> dict[str, Any]:
     """One EMR step: spark-submit of the driver over the lake, for the selected weeks."""
+    args = ["--lake", settings.lake, *selection_args(selection)]
+    return driver_step(settings, artifact, args, name=name or f"retailflow {_describe(selection)}")
+
+
+def driver_step(settings: Settings, artifact: Artifact, args: list[str], name: str) -> dict[str, Any]:
+    """An EMR step running the driver with ``args`` (spark-submit in cluster mode, the settings' Spark conf)."""
     conf = [arg for key, value in sorted(settings.spark_conf.items()) for arg in ("--conf", f"{key}={value}")]
     return {
-        "Name": name or f"retailflow {_describe(selection)}",
+        "Name": name,
         "ActionOnFailure": "CONTINUE",
         "HadoopJarStep": {
             "Jar": "command-runner.jar",
-            "Args": ["spark-submit", "--deploy-mode", "cluster", *conf, artifact.driver, "--lake", settings.lake]
-            + selection_args(selection),
+            "Args": ["spark-submit", "--deploy-mode", "cluster", *conf, artifact.driver, *args],
         },
     }
 

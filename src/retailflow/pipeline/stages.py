@@ -64,7 +64,7 @@ def compute(
 ) -> Computed:
     """Stage 2: compute the planned weeks (in passes of whole weeks) and stage their output."""
     lake = open_lake(settings, lake)
-    _own_staging_for_compute(lake, planned.run_id)
+    claim_staging(lake, planned.run_id)
     owned = engine is None
     engine = engine or make_engine(settings)
     try:
@@ -325,9 +325,10 @@ def own_staging(lake: Lake, run_id: str, ttl_s: float) -> Callable[[], None]:
     return renew
 
 
-def _own_staging_for_compute(lake: Lake, run_id: str) -> None:
-    """Unless this process owns the staging already (``run``), record a compute stage's ownership: not bound
-    to this process, which ends before ``publish`` runs, but kept for STAGING_RETENTION_S."""
+def claim_staging(lake: Lake, run_id: str) -> None:
+    """Unless this process owns the staging already (``run``), record that a run of separate stages (an
+    orchestrator's tasks) owns it: not bound to this process, which ends before ``publish`` runs, but kept
+    for STAGING_RETENTION_S."""
     record = lease.read_record(lake, layout.staging_owner(run_id))
     if record is not None and record.get("pid") == os.getpid() and lease.same_machine(record):
         if lease.stale_reason(record) is None:
