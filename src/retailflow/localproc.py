@@ -18,9 +18,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from retailflow.lake import layout
-
 HOST = "127.0.0.1"  # loopback only
+TMP_PREFIX = "_tmp."  # in-flight files, as retailflow.lake.layout.TMP_PREFIX (not imported: it loads the lake)
 
 
 # -- private files ------------------------------------------------------------------------------------
@@ -28,7 +27,7 @@ HOST = "127.0.0.1"  # loopback only
 
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (created 0600, never world-readable in between)."""
-    tmp = path.with_name(f"{layout.TMP_PREFIX}{path.name}.{uuid.uuid4().hex}")
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -106,8 +106,9 @@ def test_the_dag_gets_an_absolute_lake_and_home(tmp_path, monkeypatch):
     assert mode(path) == 0o600
     read = load_settings(config_file=path, environ={})
     assert read.lake == str(tmp_path / "lake") and read.airflow_home == str(home)
-    url = airflow_local.dag_settings(Settings(lake="s3://b/p")).lake
-    assert url == "s3://b/p"
+    assert read.source == f"duckdb:///{tmp_path / 'source.duckdb'}"  # the default duckdb:///source.duckdb
+    kept = airflow_local.dag_settings(Settings(lake="s3://b/p", source="duckdb:////abs/s.duckdb"))
+    assert (kept.lake, kept.source) == ("s3://b/p", "duckdb:////abs/s.duckdb")
 
 
 # -- private files and the environment ----------------------------------------------------------------
@@ -197,6 +198,12 @@ def test_stop_all_stops_groups_and_descendants_that_left_them(tmp_path):
     assert time.monotonic() - began < 8
     assert leader.poll() is not None
     assert localproc.pids_with_env(*marker) == []
+
+
+def test_in_flight_files_are_named_as_in_the_lake():
+    from retailflow.lake import layout
+
+    assert localproc.TMP_PREFIX == layout.TMP_PREFIX
 
 
 def test_free_port_is_free():

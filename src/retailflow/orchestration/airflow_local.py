@@ -217,10 +217,23 @@ def _absolute_url(value: str) -> str:
     return str(Path(value).expanduser().resolve())
 
 
+def _absolute_source(url: str) -> str:
+    """A DuckDB source with a relative path (duckdb:///rel.duckdb) made absolute (duckdb:////abs.duckdb)."""
+    prefix = "duckdb:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url[len(prefix) :].strip():
+        return prefix + str(Path(url[len(prefix) :]).expanduser().resolve())
+    return _absolute_url(url)
+
+
 def dag_settings(settings: Settings) -> Settings:
-    """The settings the DAG runs with: the caller's, with the lake and the Airflow home absolute (the
-    components do not run in the caller's folder)."""
-    return dataclasses.replace(settings, lake=_absolute_url(settings.lake), airflow_home=str(home_of(settings)))
+    """The settings the DAG runs with: the caller's, with the lake, a DuckDB source's file and the Airflow
+    home absolute (the components do not run in the caller's folder)."""
+    return dataclasses.replace(
+        settings,
+        lake=_absolute_url(settings.lake),
+        source=_absolute_source(settings.source),
+        airflow_home=str(home_of(settings)),
+    )
 
 
 def write_settings(settings: Settings, home: Path) -> Path:

@@ -22,19 +22,20 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
+from retailflow import localproc
 from retailflow.dashboard.superset.errors import SupersetError
-from retailflow.lake import layout
+from retailflow.localproc import port_free, write_private
 
-HOST = "127.0.0.1"  # loopback only
+__all__ = ["port_free", "write_private"]  # shared with the local Airflow (retailflow.localproc); used here too
+
+HOST = localproc.HOST  # loopback only
 USERNAME = "admin"
 PASSWORD_ENV = "RETAILFLOW_SUPERSET_PASSWORD"
 VENV_ENV = "RETAILFLOW_SUPERSET_VENV"  # another place for .venv-superset
@@ -69,15 +70,6 @@ def superset_version(venv: Path) -> str:
 
 
 # -- state files --------------------------------------------------------------------------------------
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (created 0600, never world-readable in between)."""
-    tmp = path.with_name(f"{layout.TMP_PREFIX}{path.name}.{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def make_secret_key(state: Path) -> None:
@@ -341,16 +333,6 @@ def is_our_server(pid: int, state: Path) -> bool:
         done = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False)
         return "superset run" in done.stdout
     return b"superset" in cmdline and f"SUPERSET_HOME={state}".encode() in environ
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
 
 
 def healthy(url: str) -> bool:
