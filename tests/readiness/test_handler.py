@@ -70,7 +70,10 @@ def test_make_trigger():
     assert isinstance(make_trigger("none"), NoTrigger)
     assert isinstance(make_trigger("local", run_local=lambda d: {}), LocalTrigger)
     with pytest.raises(ConfigError, match="Unknown trigger"):
+        make_trigger("cron")
+    with pytest.raises(ConfigError, match="needs the settings"):
         make_trigger("airflow")
+    assert make_trigger("airflow", settings=Settings(trigger="airflow")).name == "airflow"
     with pytest.raises(ConfigError):
         make_trigger("local")
 

@@ -7,6 +7,9 @@ event may carry ``{"date": "YYYY-MM-DD"}`` (default: the business day that just 
 Errors metric (and any alarm on it) fires; the other outcomes are returned as a dict. Overlapping
 invocations (a retry, two schedules) trigger a partition once: the scan claims it first (scan.py);
 ``RETAILFLOW_ALLOW_MANIFESTLESS=true`` accepts outside producers' partitions without a manifest.
+In production the trigger is ``airflow`` (readiness/airflow_trigger.py), which wakes a stopped Airflow host
+first when ``RETAILFLOW_AIRFLOW_WAKE_INSTANCE`` is set; the event ``{"action": "stop_if_idle"}`` (a schedule
+of its own) stops that host again when Airflow has no active DAG run (readiness/wake.py).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def run_scan(
     now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
     day = day or default_day(settings, now)
     lake = lake or open_lake(settings)
-    trigger = make_trigger(settings.trigger, run_local=_local_runner(settings, lake))
+    trigger = make_trigger(settings.trigger, run_local=_local_runner(settings, lake), settings=settings)
     return scan_day(
         lake,
         day,
@@ -60,11 +63,15 @@ def _local_runner(settings: Settings, lake: Lake):
 def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
     event = event or {}
     settings = load_settings(flags={"deadline": event.get("deadline"), "lake": event.get("lake")})
+    if event.get("action") == "stop_if_idle":
+        from retailflow.readiness.wake import stop_if_idle
+
+        return stop_if_idle(settings)
     if settings.trigger == "local" and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         # The Lambda zip carries the scan, not the pipeline: a run belongs to the orchestrator or a cluster.
         raise ConfigError(
             "The readiness Lambda cannot run the pipeline in-process (trigger 'local').",
-            "Set RETAILFLOW_TRIGGER to none (report only) or to the orchestrator's trigger.",
+            "Set RETAILFLOW_TRIGGER to airflow (a DAG run) or none (report only).",
         )
     day = parse_date(event["date"]) if event.get("date") else None
     outcome = run_scan(settings, day=day)

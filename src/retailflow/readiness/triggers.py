@@ -1,14 +1,18 @@
 """What a ready partition triggers. A small interface so the orchestrator can change by setting:
-``local`` runs the pipeline in-process, ``none`` only reports.
+``local`` runs the pipeline in-process, ``airflow`` starts a DAG run (readiness/airflow_trigger.py, imported
+only when chosen), ``none`` only reports.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from retailflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from retailflow.config import Settings
 
 
 class Trigger(Protocol):
@@ -40,12 +44,22 @@ class LocalTrigger:
         return self.run(day)
 
 
-TRIGGER_NAMES = ("local", "none")
+TRIGGER_NAMES = ("local", "airflow", "none")
 
 
-def make_trigger(name: str, run_local: Callable[[dt.date], dict[str, Any]] | None = None) -> Trigger:
+def make_trigger(
+    name: str,
+    run_local: Callable[[dt.date], dict[str, Any]] | None = None,
+    settings: Settings | None = None,
+) -> Trigger:
     if name == "none":
         return NoTrigger()
+    if name == "airflow":
+        if settings is None:
+            raise ConfigError("The airflow trigger needs the settings (airflow_url, airflow_dag_id, ...).")
+        from retailflow.readiness.airflow_trigger import AirflowTrigger
+
+        return AirflowTrigger(settings)
     if name == "local":
         if run_local is None:
             raise ConfigError("The local trigger needs a runner.")
