@@ -51,6 +51,10 @@ FORBIDDEN = ("duckdb", "pyarrow", "pyspark", "rich", "click", "pandas", "numpy",
 # Imported lazily by the readiness path, never on Lambda: the local trigger runs the transformation in-process
 # (duckdb), which the Lambda's trigger ("none", later the orchestrator's) does not.
 LAZY_EXCLUDED = ("retailflow.pipeline",)
+# fsspec imports these compression codecs when they are installed (try/except ImportError) and does without
+# them otherwise, as on Lambda: the probe makes them unimportable, so a development venv that happens to
+# have them (the airflow extra brings lz4 and zstandard) probes like the Lambda.
+FSSPEC_OPTIONAL = ("snappy", "lz4", "lz4.frame", "zstandard", "lzmaffi", "backports.zstd")
 # The runtime the pure-Python wheels are resolved for (any 3.11+ interpreter runs them).
 TARGET_PYTHON = "3.12"
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -64,13 +68,14 @@ def readiness_modules() -> list[Path]:
     inside functions (a lazy ``from retailflow.aws import ...``), is followed, except into LAZY_EXCLUDED."""
     probe = (
         "import json, sys\n"
+        f"sys.modules.update(dict.fromkeys({FSSPEC_OPTIONAL!r}))\n"
         f"import {HANDLER_MODULE}\n"
         "print(json.dumps({n: getattr(m, '__file__', None) for n, m in list(sys.modules.items())}))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RETAILFLOW_", "PYTHON"))}
     env["PYTHONPATH"] = str(SRC)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
-    modules: dict[str, str | None] = json.loads(out.stdout)
+    modules: dict[str, str | None] = {n: f for n, f in json.loads(out.stdout).items() if n not in FSSPEC_OPTIONAL}
     third_party = sorted(
         {
             name.split(".")[0]

@@ -205,3 +205,41 @@ def test_a_missed_deadline_is_a_function_error(s3_lake, empty_day, lambda_zip, t
     assert "ALERT" in out["errorMessage"] and empty_day.isoformat() in out["errorMessage"]
     scan = json.loads(s3_keys(aws, f"{PREFIX}/_state/scans/dt={empty_day.isoformat()}.json").popitem()[1])
     assert scan["status"] == "deadline_missed"
+
+
+def test_the_airflow_trigger_runs_in_the_lambda_runtime(s3_lake, day, lambda_zip, task_root, runtime_python, aws):
+    """trigger=airflow as in production: the credentials from Secrets Manager, the stopped Airflow host
+    woken through EC2 (boto3 from the runtime, both on the local AWS API), the DAG run started over HTTP
+    (urllib) at a stand-in for Airflow's API, once."""
+    from tests.readiness import airflow_server
+    from tests.readiness.airflow_server import PASSWORD, USERNAME
+
+    aws.client("secretsmanager").create_secret(
+        Name="retailflow/airflow", SecretString=json.dumps({"username": USERNAME, "password": PASSWORD})
+    )
+    ec2 = aws.client("ec2")
+    (instance,) = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"]
+    ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
+    fake, server = airflow_server.start()
+    try:
+        settings = {
+            "RETAILFLOW_TRIGGER": "airflow",
+            "RETAILFLOW_AIRFLOW_URL": fake.url,
+            "RETAILFLOW_AIRFLOW_SECRET_ID": "retailflow/airflow",
+            "RETAILFLOW_AIRFLOW_WAKE_INSTANCE": instance["InstanceId"],
+        }
+        first = invoke(runtime_python, task_root, aws, {"date": day.isoformat()}, **settings)
+        second = invoke(runtime_python, task_root, aws, {"date": day.isoformat()}, **settings)
+    finally:
+        airflow_server.stop(server)
+
+    assert "errorType" not in first, first
+    assert first["result"]["status"] == "triggered", first
+    details = first["result"]["details"]
+    assert details["state"] == "queued" and details["woke"]["started"] is True
+    assert details["dag_run_id"] == f"retailflow__{day.isoformat()}__{first['result']['version'][:16]}"
+    assert second["result"]["status"] == "already_triggered"
+    assert [r.status for r in fake.of("trigger")] == [200]
+    state = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]
+    assert state["Name"] == "running"
+    assert PASSWORD not in json.dumps(first) and first["loaded"]["retailflow"].startswith(str(task_root))
