@@ -272,6 +272,17 @@ def _listeners(pids: set[int]) -> list[tuple[str, int]]:
     return found
 
 
+def _pss_bytes(pid: int) -> int:
+    """The process's proportional set size (shared pages split among their users), 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _processes_mentioning(text: str) -> list[int]:
     """Live processes (of this user) with the text in their command line or environment."""
     needle = text.encode()
@@ -329,7 +340,11 @@ def test_live_up_trigger_status_down(tmp_path, monkeypatch):
             for secret in secrets:
                 assert secret not in cmdline and secret not in environ, pid
         memory = localproc.rss_bytes(pids)
-        print(f"\nlocal Airflow: up in {seconds:.1f} s, {len(pids)} processes, {memory / 2**20:.0f} MiB resident")
+        shared = sum(_pss_bytes(pid) for pid in pids)
+        print(
+            f"\nlocal Airflow: up in {seconds:.1f} s, {len(pids)} processes, {memory / 2**20:.0f} MiB resident "
+            f"({shared / 2**20:.0f} MiB proportional set size)"
+        )
 
         bearer = airflow_local.token(url, password)
         run = airflow_local.api(
