@@ -377,7 +377,7 @@ def test_live_up_trigger_status_down(tmp_path, monkeypatch):
         assert stopped.exit_code == 0 and "Airflow stopped" in stopped.output
         assert not any(localproc.is_alive(p) for p in pids | set(airflow_local.instance_pids(home)))
         assert _processes_mentioning(str(home)) == []
-        assert not (home / "pids.json").exists()
+        assert not (home / "pids.json").exists() and not (home / "api.json").exists()  # no stale address
         status = invoke("airflow", "status", "--home", str(home))
         assert "not running" in status.output
         assert not airflow_local.status(settings)["running"]

@@ -19,8 +19,9 @@ Everything lives in the home folder, ``settings.airflow_home`` (made absolute, m
   no command line and no process environment; the non-secret settings are also passed as ``AIRFLOW__*``
   variables, so they win over anything else;
 - ``passwords.json`` (0600, made once): ``{"admin": "<password>"}``, the simple auth manager's file;
-- ``api.json`` (0600): ``{"url": "http://127.0.0.1:PORT", "username": "admin"}``: where a client (the
-  airflow trigger) finds the API; with ``passwords.json`` it gets a token (``POST /auth/token``);
+- ``api.json`` (0600, while it runs: ``down`` removes it): ``{"url": "http://127.0.0.1:PORT", "username":
+  "admin"}``: where a client (the airflow trigger) finds the API; with ``passwords.json`` it gets a token
+  (``POST /auth/token``). ``port.json``: the port, taken again by the next start if it is free;
 - ``retailflow.toml`` (0600, rewritten on every ``up``): the caller's settings, ``lake`` and ``airflow_home``
   made absolute. The components get ``RETAILFLOW_CONFIG`` pointing at it and no other ``RETAILFLOW_*``
   variable: the file is the DAG's one source of settings;
@@ -50,7 +51,6 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -465,7 +465,7 @@ def _stop(home: Path, record: Mapping[str, Any] | None, timeout: float) -> None:
 
 
 def _forget(home: Path) -> None:
-    for name in ("pids.json",):
+    for name in ("pids.json", "api.json"):  # no API: a trigger says "start it", not "connection refused"
         with contextlib.suppress(FileNotFoundError):
             (home / name).unlink()
 
@@ -686,8 +686,8 @@ def up(
         _forget(home)
 
     if port is None:
-        previous = (_read_json(home / "api.json") or {}).get("url", "")
-        previous_port = urllib.parse.urlsplit(previous).port if previous else None
+        previous = (_read_json(home / "port.json") or {}).get("port")
+        previous_port = previous if isinstance(previous, int) and 0 < previous < 65536 else None
         port = previous_port if previous_port and localproc.port_free(previous_port) else localproc.free_port()
     elif not localproc.port_free(port):
         raise AirflowLocalError(f"Port {port} on {HOST} is in use.", "Choose another with --port.")
@@ -703,6 +703,7 @@ def up(
 
     record = {"instance": instance, "url": url, "port": port, "dags_folder": str(folder), "components": {}}
     localproc.write_private(home / "api.json", json.dumps({"url": url, "username": USERNAME}) + "\n")
+    (home / "port.json").write_text(json.dumps({"port": port}) + "\n")  # the next start's, if still free
     try:
         step("starting " + ", ".join(COMPONENTS))
         for component in COMPONENTS:
