@@ -73,6 +73,7 @@ def run_dag(home: Path, conf: dict, **env: str) -> DagRun:
         timeout=900,
     )
     log = done.stdout + done.stderr
+    (home / "dag-test.log").write_text(log)  # the whole log, for a failing test's reader
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, log[-5000:]
     result = json.loads(lines[-1].removeprefix("RESULT "))

@@ -193,7 +193,7 @@ def emr_tasks(settings: Settings):
     add = EmrAddStepsOperator(
         task_id="add_step",
         job_flow_id=cluster,
-        steps=[driver_step(settings, artifact, driver_args(settings)[2:], name="retailflow compute {{ run_id }}")],
+        steps=[driver_step(settings, artifact, driver_args(settings), name="retailflow compute {{ run_id }}")],
     )
     sense = EmrStepSensor(
         task_id="compute",
