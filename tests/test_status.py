@@ -155,6 +155,17 @@ def test_show_status_marks_failed_weeks(lake, flowed, capsys):
     show_status(lake)
     out = capsys.readouterr().out
     assert "202603 ✗" in out and "failed" in out
+    [why] = [line for line in out.splitlines() if line.startswith("Run ")]  # and why, in words
+    assert "failed:" in why and "inventory" in why
+
+
+def test_show_status_lists_late_orchestrated_runs(lake, flowed, capsys):
+    from retailflow.orchestration.tasks import record_late
+
+    record_late(Settings(lake=lake.url, publish_within_min=90), "retailflow__2026-01-05__abc", {"date": "2026-01-05"})
+    show_status(lake)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Late (" in out and "retailflow__2026-01-05__abc was not finished 90 minutes after it was queued" in out
 
 
 def test_the_latest_scan_is_shown_with_its_time_and_outcome(source, lake):

@@ -82,6 +82,11 @@ def show_status(lake: Lake, days: int = 14, runs: int = 5, *, allow_manifestless
         console.out.print(table)
     else:
         console.out.print("No runs yet.")
+    for r in reports:
+        if r["status"] != "success":
+            console.out.print(f"Run {r['run_id']} {r['status']}: {records.failure_reason(r)}", markup=False)
+    for alert in records.load_alerts(lake):
+        console.out.print(f"Late ({alert.get('late_at')}): {alert.get('message')}", markup=False)
     rows = day_status(lake, days, allow_manifestless=allow_manifestless)
     day_table = Table(
         "day", "exported", "triggered", "published (run)", title=f"Last {len(rows)} day(s) in the raw zone"

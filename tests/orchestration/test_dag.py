@@ -183,7 +183,9 @@ def test_a_data_quality_failure_fails_at_once_keeps_the_old_week_and_says_why(ho
         timeout=120,
         env=airflow_env(home),
     )
-    assert status.returncode == 0 and "failed" in status.stdout and latest["run_id"] in status.stdout
+    said = " ".join(status.stdout.split())
+    assert status.returncode == 0 and f"Run {latest['run_id']} failed: task gate: week 202603:" in said
+    assert "quarantined" in said
 
 
 @pytest.mark.slow

@@ -94,6 +94,27 @@ def _read_report(lake: Lake, name: str) -> dict[str, Any]:
     return unreadable | {"weeks": [], "counts": [], "inputs": [], "durations_s": {}}
 
 
+def load_alerts(lake: Lake, limit: int = 5) -> list[dict[str, Any]]:
+    """Deadline alerts of orchestrated runs (orchestration.tasks.record_late), newest first."""
+    found = []
+    for name in lake.listdir(layout.alerts()):
+        if name.endswith(".json") and not layout.is_temporary(name):
+            try:
+                alert = lake.read_json(f"{layout.alerts()}/{name}")
+            except (ValueError, FileNotFoundError):
+                continue
+            if isinstance(alert, dict):
+                found.append(alert)
+    return sorted(found, key=lambda a: str(a.get("late_at")), reverse=True)[:limit]
+
+
+def failure_reason(report: dict[str, Any]) -> str:
+    """Why a run did not publish everything: its error, else its weeks' reasons."""
+    reasons = [str(report["error"])] if report.get("error") else []
+    reasons += [e for w in report.get("weeks", []) for e in w.get("errors", []) if e not in reasons]
+    return " ".join(reasons) or "no reason recorded"
+
+
 def save_scan(lake: Lake, day: dt.date, record: dict[str, Any]) -> None:
     lake.write_json(layout.scan_record(day), record)
 
