@@ -176,7 +176,7 @@ class Settings:
         default="0 4 * * *",
         metadata={
             "help": "The DAG's safety-net schedule (cron, in the business time zone), shortly after the last "
-            "readiness scan; empty: triggered runs only."
+            "readiness scan; none: triggered runs only."
         },
     )
     publish_within_min: float = field(

@@ -44,7 +44,7 @@ def airflow_env(home: Path, **extra: str) -> dict[str, str]:
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         SPARK_LOCAL_IP="127.0.0.1",
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
-        RETAILFLOW_DAG_SCHEDULE="",  # triggered runs only: nothing to catch up
+        RETAILFLOW_DAG_SCHEDULE="none",  # triggered runs only: nothing to catch up
         RETAILFLOW_EMR_POLL_S="1",
         RETAILFLOW_PUBLISH_WITHIN_MIN="0",  # dag.test() of Airflow 3.3.2 fails on any DeadlineAlert (it needs a DAG serialized by the dag-processor): the live test covers the alert
     )

@@ -222,7 +222,7 @@ def databricks_run(settings: Settings, run_id: str = _PLAN_REF) -> dict[str, Any
 
 
 def _cron(settings: Settings):
-    if not settings.dag_schedule:
+    if settings.dag_schedule.strip().lower() in ("", "none"):
         return None
     from airflow.timetables.trigger import CronTriggerTimetable
 
@@ -241,7 +241,6 @@ async def deadline_missed(context: dict[str, Any], **_: Any) -> None:
     """The deadline alert (run by the triggerer): the DAG run is late; record it for ``retailflow status``."""
     import asyncio
 
-    dag_run = context.get("dag_run") or {}
-    run_id = getattr(dag_run, "run_id", None) or (dag_run.get("run_id") if isinstance(dag_run, dict) else None)
-    conf = getattr(dag_run, "conf", None) or (dag_run.get("conf") if isinstance(dag_run, dict) else None)
-    await asyncio.to_thread(tasks.record_late, load_settings(), str(run_id or "unknown"), conf)
+    dag_run = context.get("dag_run") or {}  # the REST API's DAGRun, as JSON
+    run_id = dag_run.get("dag_run_id") or dag_run.get("run_id") or "unknown"
+    await asyncio.to_thread(tasks.record_late, load_settings(), str(run_id), dag_run.get("conf"))
