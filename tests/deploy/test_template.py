@@ -6,7 +6,8 @@ profile and the function with its handler and environment. moto reports CREATE_C
 skips what it does not model (Scheduler schedules, the Glue database and crawler, the Athena workgroup,
 the secret, the bucket policy, the invoke config), and of a bucket it applies only the encryption: so the
 template itself is read for the rest (schedules, each role's actions and resources against the
-least-privilege list, versioning, public access, lifecycle, Athena result encryption).
+least-privilege list, versioning, public access, lifecycle, Athena result encryption). Which conditional
+resources a set of parameters creates is read from the template's Conditions (``created``).
 """
 
 from __future__ import annotations
@@ -27,12 +28,27 @@ import pytest
 from retailflow.config import parse_hhmm
 from retailflow.export import export_days
 from retailflow.lake import Lake
+from retailflow.readiness.wake import parse_target
 from tests.deploy import TEMPLATE, load_template
 
 # moto's server thread warns of each resource type it skips ("Tried to parse AWS::Scheduler::Schedule").
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 
 PARAMS = {"LakeBucketName": "retail-lake", "CodeBucketName": "retail-code"}
+# trigger=airflow with a secret of its own and a host to wake (the test account and region are moto's).
+AIRFLOW_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:retailflow/airflow-AbCdEf"
+AIRFLOW = {
+    "Trigger": "airflow",
+    "AirflowUrl": "https://airflow.example.com",
+    "AirflowSecretArn": AIRFLOW_SECRET,
+    "AirflowWakeInstance": "i-0123456789abcdef0",
+}
+AIRFLOW_ENV = (
+    "RETAILFLOW_AIRFLOW_URL",
+    "RETAILFLOW_AIRFLOW_DAG_ID",
+    "RETAILFLOW_AIRFLOW_SECRET_ID",
+    "RETAILFLOW_AIRFLOW_WAKE_INSTANCE",
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +108,20 @@ def deploy(aws, **overrides) -> dict:
     return {"outputs": {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}, "physical": physical}
 
 
+def role_policies(iam, role_name: str) -> dict[str, dict[str, dict]]:
+    """Each inline policy of a role (the role's own and AWS::IAM::Policy ones): name -> statements by Sid."""
+    out = {}
+    for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):  # moto returns a policy that CloudFormation created as Python's repr of it
+            document = ast.literal_eval(document)
+        out[name] = {st["Sid"]: st for st in document["Statement"]}
+    return out
+
+
 def inline_policy(iam, role_name: str) -> dict[str, dict]:
-    (name,) = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-    document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-    if isinstance(document, str):  # moto returns a policy that CloudFormation created as Python's repr of it
-        document = ast.literal_eval(document)
-    return {st["Sid"]: st for st in document["Statement"]}
+    (policy,) = role_policies(iam, role_name).values()
+    return policy
 
 
 def test_stack_deploys_bucket_function_and_roles(aws):
@@ -121,6 +145,8 @@ def test_stack_deploys_bucket_function_and_roles(aws):
     assert env["RETAILFLOW_LAKE"] == f"s3://{bucket}/retail"
     assert env["RETAILFLOW_TRIGGER"] == "none"
     assert env["RETAILFLOW_TIMEZONE"] == "America/New_York"
+    assert not set(AIRFLOW_ENV) & set(env)  # trigger none: no Airflow settings, no extra permission
+    assert function["Timeout"] == 120
 
     readiness = inline_policy(iam, physical["ReadinessRole"])
     assert readiness["ListLake"]["Resource"] == f"arn:aws:s3:::{bucket}"
@@ -136,6 +162,54 @@ def test_stack_deploys_bucket_function_and_roles(aws):
     assert emr_service["PassInstanceRole"]["Resource"] == instance_role["Arn"]
     profile = iam.get_instance_profile(InstanceProfileName=stack["outputs"]["EmrInstanceProfileName"])
     assert [r["RoleName"] for r in profile["InstanceProfile"]["Roles"]] == [physical["EmrInstanceRole"]]
+
+
+@pytest.mark.parametrize(
+    ("wake", "start_stop"),
+    [
+        ("i-0123456789abcdef0", ("arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0", None)),
+        (
+            "Name=airflow",
+            (
+                "arn:aws:ec2:us-east-1:123456789012:instance/*",
+                {"StringEquals": {"aws:ResourceTag/Name": "airflow"}},
+            ),
+        ),
+    ],
+    ids=["instance-id", "tag"],
+)
+def test_stack_with_the_airflow_trigger_reads_its_secret_and_wakes_its_host(aws, wake, start_stop):
+    """trigger=airflow, a secret ARN and a host to wake: the function's settings, and on the readiness role
+    exactly GetSecretValue on that secret, DescribeInstances (no resource-level permissions) and start/stop
+    of that one instance, beside the role's own policy unchanged."""
+    stack = deploy(aws, **{**AIRFLOW, "AirflowWakeInstance": wake})
+    function = aws.client("lambda").get_function(FunctionName="retailflow-readiness")["Configuration"]
+    env = function["Environment"]["Variables"]
+    assert env["RETAILFLOW_TRIGGER"] == "airflow"
+    assert {k: env.get(k) for k in AIRFLOW_ENV} == {
+        "RETAILFLOW_AIRFLOW_URL": "https://airflow.example.com",
+        "RETAILFLOW_AIRFLOW_DAG_ID": "retailflow_nightly",
+        "RETAILFLOW_AIRFLOW_SECRET_ID": AIRFLOW_SECRET,
+        "RETAILFLOW_AIRFLOW_WAKE_INSTANCE": wake,
+    }
+    assert function["Timeout"] == 900  # room for airflow_wake_timeout_s (600) and the scan
+
+    policies = role_policies(aws.client("iam"), stack["physical"]["ReadinessRole"])
+    assert set(policies) == {"readiness", "readiness-airflow-secret", "readiness-airflow-wake"}
+    assert set(policies["readiness"]) == set(EXPECTED["ReadinessRole"])
+    extra = {**policies["readiness-airflow-secret"], **policies["readiness-airflow-wake"]}
+    resource, condition = start_stop
+    got = {
+        sid: (set(as_list(st["Action"])), set(as_list(st["Resource"])), st.get("Condition"))
+        for sid, st in extra.items()
+        if st["Effect"] == "Allow"
+    }
+    assert got == {
+        "ReadAirflowSecret": ({"secretsmanager:GetSecretValue"}, {AIRFLOW_SECRET}, None),
+        "FindAirflowHost": ({"ec2:DescribeInstances"}, {"*"}, None),
+        "StartStopAirflowHost": ({"ec2:StartInstances", "ec2:StopInstances"}, {resource}, condition),
+    }
+    assert len(got) == len(extra)  # no Deny or other statement either
 
 
 def test_stack_with_the_crawler_creates_its_role(aws):
@@ -212,8 +286,54 @@ def test_the_deployed_readiness_role_lets_the_scan_work_and_nothing_more(aws, so
 # -- (b) what moto does not model: read from the template -----------------------------------------------
 
 
+def _value(value, params: dict[str, str]):
+    """The few intrinsic functions the template's Conditions use, over parameter values."""
+    if isinstance(value, dict):
+        ((fn, arg),) = value.items()
+        if fn == "Ref":
+            return params[arg]
+        if fn == "Fn::Sub":
+            return re.sub(r"\$\{(\w+)\}", lambda m: params[m.group(1)], arg)
+        if fn == "Fn::Split":
+            return _value(arg[1], params).split(arg[0])
+        if fn == "Fn::Select":
+            return _value(arg[1], params)[int(arg[0])]
+        raise AssertionError(f"not evaluated here: {fn}")
+    return value
+
+
+def _condition(template: dict, name: str, params: dict[str, str]) -> bool:
+    def holds(cond) -> bool:
+        ((fn, arg),) = cond.items()
+        if fn == "Condition":
+            return holds(template["Conditions"][arg])
+        if fn == "Fn::Equals":
+            return _value(arg[0], params) == _value(arg[1], params)
+        if fn == "Fn::Not":
+            return not holds(arg[0])
+        if fn == "Fn::And":
+            return all(holds(c) for c in arg)
+        if fn == "Fn::Or":
+            return any(holds(c) for c in arg)
+        raise AssertionError(f"not evaluated here: {fn}")
+
+    return holds(template["Conditions"][name])
+
+
+def created(template: dict, **overrides: str) -> dict[str, dict]:
+    """The resources a stack with these parameters creates (their conditions hold), by logical id."""
+    params = {name: p.get("Default", "") for name, p in template["Parameters"].items()}
+    params.update(PARAMS, **overrides)
+    return {
+        name: r
+        for name, r in template["Resources"].items()
+        if "Condition" not in r or _condition(template, r["Condition"], params)
+    }
+
+
 def test_two_schedules_at_0300_and_0330_new_york_time(template):
     schedules = resources(template, "AWS::Scheduler::Schedule")
+    schedules = {name: s for name, s in schedules.items() if "Condition" not in s}
     by_cron = {s["Properties"]["ScheduleExpression"]: s["Properties"] for s in schedules.values()}
     assert set(by_cron) == {"cron(0 3 * * ? *)", "cron(30 3 * * ? *)"}
     for props in by_cron.values():
@@ -225,6 +345,141 @@ def test_two_schedules_at_0300_and_0330_new_york_time(template):
     assert json.loads(by_cron["cron(0 3 * * ? *)"]["Target"]["Input"]) == {}
     late = json.loads(by_cron["cron(30 3 * * ? *)"]["Target"]["Input"])
     assert late == {"deadline": "03:30"} and parse_hhmm(late["deadline"]).hour == 3  # what the handler reads
+
+
+def test_the_stop_if_idle_schedule_exists_only_when_a_host_is_woken(template):
+    def schedules(**overrides) -> dict[str, dict]:
+        return {
+            name: r["Properties"]
+            for name, r in created(template, **overrides).items()
+            if r["Type"] == "AWS::Scheduler::Schedule"
+        }
+
+    assert set(schedules()) == {"ReadinessSchedule0300", "ReadinessSchedule0330"}
+    assert set(schedules(Trigger="airflow", AirflowUrl="https://a.example.com")) == set(schedules())
+    assert set(schedules(AirflowWakeInstance="i-0123456789abcdef0")) == set(schedules())  # trigger none
+    for wake in ("i-0123456789abcdef0", "Name=airflow"):
+        extra = schedules(**{**AIRFLOW, "AirflowWakeInstance": wake})
+        assert set(extra) == {"ReadinessSchedule0300", "ReadinessSchedule0330", "ReadinessScheduleStopIfIdle"}
+    props = extra["ReadinessScheduleStopIfIdle"]
+    assert props["ScheduleExpression"] == "cron(0 7 * * ? *)"
+    assert props["ScheduleExpressionTimezone"] == "America/New_York"
+    assert props["State"] == "ENABLED" and props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert props["Target"]["Arn"] == {"Fn::GetAtt": ["ReadinessFunction", "Arn"]}
+    assert props["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert json.loads(props["Target"]["Input"]) == {"action": "stop_if_idle"}  # what the handler reads
+
+
+def test_the_airflow_parameters_keep_the_defaults_backwards_compatible(template):
+    params = template["Parameters"]
+    assert params["Trigger"]["Default"] == "none" and params["Trigger"]["AllowedValues"] == ["none", "airflow"]
+    assert params["AirflowDagId"]["Default"] == "retailflow_nightly"
+    for name in ("AirflowUrl", "AirflowSecretArn", "AirflowWakeInstance"):
+        assert params[name]["Default"] == ""
+    env = template["Resources"]["ReadinessFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["RETAILFLOW_TRIGGER"] == {"Ref": "Trigger"}
+    # Nothing Airflow's is created with the defaults, nor with trigger none and Airflow parameters given.
+    base = set(created(template))
+    assert set(created(template, AirflowSecretArn=AIRFLOW_SECRET, AirflowWakeInstance="Name=airflow")) == base
+    assert set(created(template, **AIRFLOW)) - base == {
+        "ReadinessAirflowSecretPolicy",
+        "ReadinessWakePolicy",
+        "ReadinessScheduleStopIfIdle",
+    }
+    # Without a secret ARN the login is the stack's own secret, which the role reads anyway.
+    assert set(created(template, **{**AIRFLOW, "AirflowSecretArn": ""})) - base == {
+        "ReadinessWakePolicy",
+        "ReadinessScheduleStopIfIdle",
+    }
+    secret_env = env["RETAILFLOW_AIRFLOW_SECRET_ID"]["Fn::If"]
+    assert secret_env[0] == "UseAirflow"
+    assert secret_env[1] == {"Fn::If": ["HasAirflowSecret", {"Ref": "AirflowSecretArn"}, {"Ref": "OrchestratorSecret"}]}
+    # trigger airflow needs a URL (the Lambda has no local Airflow to fall back on).
+    (assertion,) = template["Rules"]["AirflowNeedsItsUrl"]["Assertions"]
+    assert template["Rules"]["AirflowNeedsItsUrl"]["RuleCondition"] == {"Fn::Equals": [{"Ref": "Trigger"}, "airflow"]}
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AirflowUrl"}, ""]}]}
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        (
+            "AirflowUrl",
+            ["", "https://airflow.example.com", "http://10.0.0.5:8080", "https://example.com/airflow"],
+            ["airflow.example.com", "https://user:pw@example.com", 'https://a"b', "ftp://example.com"],
+        ),
+        ("AirflowDagId", ["retailflow_nightly", "my.dag-2"], ["", "a b", 'x"y']),
+        (
+            "AirflowSecretArn",
+            ["", AIRFLOW_SECRET, "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:x-AbCdEf"],
+            ["retailflow/airflow", '{"password": "x"}', "arn:aws:s3:::bucket/key"],
+        ),
+        (
+            "AirflowWakeInstance",
+            ["", "i-0123456789abcdef0", "i-01234567", "Name=airflow", "aws-cdk:app=retail/flow"],
+            ["i-XYZ", "Name", "Name=", "=airflow", "aws:cloudformation:stack-name=x", 'Name="x"', "a=b=c", "N a=x"],
+        ),
+    ],
+)
+def test_the_airflow_parameters_allow_only_well_formed_values(template, name, good, bad):
+    """AllowedPattern (CloudFormation matches the whole value). The wake instance's also keeps quotes and
+    backslashes out of the tag policy's JSON, and what it allows the Lambda's parse_target reads."""
+    pattern = re.compile(template["Parameters"][name]["AllowedPattern"])
+    for value in good:
+        assert pattern.fullmatch(value), value
+        if name == "AirflowWakeInstance" and value:
+            assert parse_target(value).spec == value
+    for value in bad:
+        assert not pattern.fullmatch(value), value
+
+
+def test_the_airflow_policies_grant_exactly_the_secret_and_the_host(template):
+    """Both AWS::IAM::Policy resources: on the readiness role, under their conditions, least privilege. The
+    wake policy is an object for an instance id and a JSON string for a tag (an IAM condition key cannot
+    be built by an intrinsic function), both checked here."""
+    policies = resources(template, "AWS::IAM::Policy")
+    assert set(policies) == {"ReadinessAirflowSecretPolicy", "ReadinessWakePolicy"}
+    assert policies["ReadinessAirflowSecretPolicy"]["Condition"] == "ReadAirflowSecret"
+    assert policies["ReadinessWakePolicy"]["Condition"] == "WakeAirflow"
+    for policy in policies.values():
+        assert policy["Properties"]["Roles"] == [{"Ref": "ReadinessRole"}]
+
+    (secret,) = policies["ReadinessAirflowSecretPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert secret == {
+        "Sid": "ReadAirflowSecret",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Ref": "AirflowSecretArn"},
+    }
+
+    by_id, by_tag_sub = policies["ReadinessWakePolicy"]["Properties"]["PolicyDocument"]["Fn::If"][1:]
+    assert policies["ReadinessWakePolicy"]["Properties"]["PolicyDocument"]["Fn::If"][0] == "WakeById"
+    text, names = by_tag_sub["Fn::Sub"]
+    by_tag = json.loads(text.replace("${TagKey}", "Name").replace("${TagValue}", "airflow"))
+    instances = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance"
+    for document, resource, condition in (
+        (by_id, f"{instances}/${{AirflowWakeInstance}}", None),
+        (by_tag, f"{instances}/*", {"StringEquals": {"aws:ResourceTag/Name": "airflow"}}),
+    ):
+        got = {st["Sid"]: st for st in document["Statement"]}
+        assert set(got) == {"FindAirflowHost", "StartStopAirflowHost"}
+        assert all(st["Effect"] == "Allow" for st in got.values())
+        assert (got["FindAirflowHost"]["Action"], got["FindAirflowHost"]["Resource"]) == ("ec2:DescribeInstances", "*")
+        assert "Condition" not in got["FindAirflowHost"]
+        start_stop = got["StartStopAirflowHost"]
+        assert set(start_stop["Action"]) == {"ec2:StartInstances", "ec2:StopInstances"}
+        assert sub(start_stop["Resource"]) == resource
+        assert start_stop.get("Condition") == condition
+    params = {name: "" for name in template["Parameters"]}
+    for wake, key, value in (
+        ("Name=airflow", "Name", "airflow"),
+        ("aws-cdk:app=retail/flow", "aws-cdk:app", "retail/flow"),
+    ):
+        params["AirflowWakeInstance"] = wake
+        assert (_value(names["TagKey"], params), _value(names["TagValue"], params)) == (key, value)
+        assert not _condition(template, "WakeById", params)
+    params["AirflowWakeInstance"] = "i-0123456789abcdef0"
+    assert _condition(template, "WakeById", params)
 
 
 # Least privilege: every Allow statement of every role, exactly. Resources are the !Sub texts.
