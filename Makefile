@@ -58,7 +58,7 @@ bench: install
 # What a Spark cluster needs: the wheel (installed on the nodes) and the spark-submit driver script.
 spark-artifact: install
 	rm -f dist/retailflow-*.whl dist/retailflow_spark_job.py && $(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
-	cp deploy/spark/retailflow_spark_job.py dist/
+	cp src/retailflow/orchestration/driver/retailflow_spark_job.py dist/
 	@ls -1 dist
 
 # The readiness Lambda's zip: the handler, fsspec/s3fs and their pure-Python dependencies, no boto3/botocore.

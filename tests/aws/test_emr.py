@@ -13,6 +13,7 @@ import pytest
 
 from retailflow.config import Settings
 from retailflow.errors import RetailflowError
+from retailflow.orchestration.dag import driver_path
 from retailflow.orchestration.emr import (
     Artifact,
     cluster_request,
@@ -81,7 +82,7 @@ def dist(tmp_path_factory) -> Path:
         check=True,
         timeout=300,
     )
-    (out / "retailflow_spark_job.py").write_bytes((ROOT / "deploy" / "spark" / "retailflow_spark_job.py").read_bytes())
+    (out / "retailflow_spark_job.py").write_bytes(driver_path().read_bytes())
     return out
 
 

@@ -197,3 +197,26 @@ def test_a_day_that_is_not_ready_fails_fast_with_the_scans_reason(home, tmp_path
     assert run.state == "failed"
     assert run.tasks["verify"] == {"state": "failed", "try_number": 1}
     assert "inventory" in run.log and not (lake.root / "curated").exists()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.xdist_group("spark")
+def test_the_spark_engine_runs_the_compute_step_with_spark_submit(tmp_path):
+    home = tmp_path / "airflow"
+    migrate(home)
+    lake = _week_lake(tmp_path / "lake")
+    run = run_dag(
+        home,
+        {"date": "2026-01-12"},
+        RETAILFLOW_LAKE=lake.url,
+        RETAILFLOW_ALLOW_MANIFESTLESS="true",
+        RETAILFLOW_QUARANTINE_THRESHOLD="1.0",
+        RETAILFLOW_DAG_ENGINE="spark",
+        AIRFLOW_CONN_SPARK_DEFAULT=json.dumps({"conn_type": "spark", "host": "local[2]"}),
+    )
+    assert run.state == "success", run.log[-5000:]
+    assert "spark-submit --master local[2]" in run.log and "--stage compute --run-id" in run.log
+    [report] = load_reports(Lake(lake.url))
+    assert report["status"] == "success" and report["engine"] == "spark"
+    assert lake.week_file(202603).is_file()

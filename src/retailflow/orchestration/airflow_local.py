@@ -696,6 +696,8 @@ def up(
     write_airflow_cfg(home, config)
     instance = secrets.token_hex(8)
     env = component_env(home, config, instance)
+    # dag_engine = "spark" submits to this machine's Spark (the settings' master) through spark_default.
+    env["AIRFLOW_CONN_SPARK_DEFAULT"] = json.dumps({"conn_type": "spark", "host": settings.spark_master})
     if not program.is_file():  # pragma: no cover - checked above
         raise AirflowLocalError(f"No {program}.")
     step("setting up the metadata database (first start: a few seconds)")

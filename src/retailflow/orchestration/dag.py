@@ -154,10 +154,10 @@ def compute_tasks(settings: Settings, planned: Any, body: Callable):
 
 
 def driver_path() -> Path:
-    """The cluster driver (``retailflow-spark``) as a file spark-submit can run: the package's own module."""
-    from retailflow.pipeline import spark_job
-
-    return Path(spark_job.__file__)
+    """The spark-submit driver shipped in the package (``make spark-artifact`` copies it to dist/). It sits
+    alone in its folder: spark-submit puts a script's folder first on sys.path, and a package folder's
+    modules (calendar.py) would shadow the standard library's."""
+    return Path(__file__).parent / "driver" / "retailflow_spark_job.py"
 
 
 def driver_args(settings: Settings, run_id: str = _PLAN_REF) -> list[str]:

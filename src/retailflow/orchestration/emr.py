@@ -6,7 +6,7 @@
 
 ``cluster_request`` and ``step_request`` are pure: the same step is what an orchestrator submits (Airflow's
 EmrAddStepsOperator takes exactly ``[step_request(...)]``). The bootstrap action installs the wheel on
-every node; the step runs the driver (deploy/spark/retailflow_spark_job.py) with spark-submit.
+every node; the step runs the driver (orchestration/driver/retailflow_spark_job.py) with spark-submit.
 """
 
 from __future__ import annotations
