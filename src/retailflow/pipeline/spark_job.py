@@ -1,8 +1,8 @@
 """The cluster entry point: ``retailflow run --engine spark`` for ``spark-submit`` (EMR step, Databricks job).
 
-    spark-submit deploy/spark/retailflow_spark_job.py --lake s3://bucket/retail --date 2026-11-21
-    spark-submit deploy/spark/retailflow_spark_job.py --lake s3://bucket/retail --all --conf spark.sql.shuffle.partitions=400
-    spark-submit deploy/spark/retailflow_spark_job.py --lake s3://bucket/retail --stage compute --run-id RUN_ID
+    spark-submit retailflow_spark_job.py --lake s3://bucket/retail --date 2026-11-21
+    spark-submit retailflow_spark_job.py --lake s3://bucket/retail --all --conf spark.sql.shuffle.partitions=400
+    spark-submit retailflow_spark_job.py --lake s3://bucket/retail --stage compute --run-id RUN_ID
 
 ``--stage compute`` is the compute step of an orchestrated run (the nightly DAG on spark, EMR or
 Databricks): it computes the run that the DAG's plan task recorded in the lake and records the result
