@@ -11,10 +11,11 @@ SUPERSET_VENV  := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-stamp
 SUPERSET_PKGS  := apache-superset duckdb-engine duckdb duckdb-extension-httpfs flask-caching rich cachetools "PyAthena[SQLAlchemy]"
 
-.PHONY: install lint demo test test-fast bench spark-artifact lambda-artifact lock clean help superset lock-superset
+.PHONY: install lint demo demo-airflow test test-fast bench spark-artifact lambda-artifact lock clean help superset lock-superset
 
 help:
 	@echo "make demo   - create .venv, install, run the whole pipeline on embedded defaults"
+	@echo "make demo-airflow - the demo orchestrated: scans trigger the nightly DAG on a local Airflow"
 	@echo "make test   - install test dependencies and run the whole test suite"
 	@echo "make bench  - print generator, exporter and transform throughput"
 	@echo "make lock   - re-resolve dependencies and rewrite constraints.txt"
@@ -40,6 +41,11 @@ superset: $(SUPERSET_STAMP)
 
 demo: install
 	$(BIN)/retailflow demo
+
+# The same demo data, orchestrated: the scans trigger the nightly DAG on a local Airflow (left running;
+# `retailflow airflow down --home demo-airflow/airflow` stops it).
+demo-airflow: install
+	$(BIN)/retailflow demo --orchestrator airflow --weeks 1 --workdir demo-airflow
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks deploy

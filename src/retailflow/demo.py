@@ -2,7 +2,8 @@
 
 generate a source (the real stores, a few hundred real products, several fiscal weeks) -> then, night
 after night: export the day to the lake, scan it (which triggers the run of its week so far) -> print
-what it found and where.
+what it found and where. With ``orchestrator = "airflow"`` the scans trigger the nightly DAG on a local
+Airflow (``retailflow airflow up`` in the demo folder), as in production, and the demo waits for its runs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class DemoPlan:
     products: int = 200
     seed: int = 42
     end: dt.date | None = None  # last day; default: the Saturday that ended the last full week
+    orchestrator: str = "local"  # or "airflow": the scans trigger the nightly DAG on a local Airflow
 
     @property
     def last_day(self) -> dt.date:
@@ -66,10 +68,20 @@ def prepare_workdir(workdir: Path) -> None:
 
 
 def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
+    airflow = plan.orchestrator == "airflow"
+    home = (plan.workdir / "airflow").resolve()
+    if (home / "pids.json").exists():  # an earlier airflow demo's servers live in the folder about to go
+        from retailflow.orchestration import airflow_local
+
+        airflow_local.down(settings.replace(airflow_home=str(home)))
     prepare_workdir(plan.workdir)
     source_path = plan.workdir / "source.duckdb"
-    # The demo shows the whole flow, so its scans always trigger the local run.
-    settings = settings.replace(lake=str(plan.workdir / "lake"), source=url_of(source_path.resolve()), trigger="local")
+    # The demo shows the whole flow, so its scans always trigger a run: in-process, or the DAG on Airflow.
+    settings = settings.replace(
+        lake=str(plan.workdir / "lake"), source=url_of(source_path.resolve()), trigger="airflow" if airflow else "local"
+    )
+    if airflow:  # triggered runs only: a safety-net run of a day outside the demo data would only fail
+        settings = settings.replace(airflow_home=str(home), airflow_url="", dag_schedule="none")
     days = date_range(plan.first_day, plan.last_day)
     console.info(
         f"Demo: {plan.weeks} fiscal weeks ({days[0]} .. {days[-1]}), {plan.stores} stores, {plan.products} products"
@@ -82,10 +94,18 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
         f"Source {source_path}: {generated.sales_rows:,} sales, {generated.inventory_rows:,} inventory rows"
     )
 
+    if airflow:
+        from retailflow.orchestration import airflow_local
+
+        with console.progress("Starting the local Airflow (about a minute)", total=None):
+            info = airflow_local.up(settings)
+        console.success(f"Airflow {info.url} (user admin, password in {info.password_file})")
+
     # Night after night, as in production: the dump lands, the scan notices it and runs the week so far.
     lake = open_lake(settings)
     source = open_source(settings.source)
     triggered = 0
+    dag_runs: list[str] = []
     warnings: set[str] = set()
     try:
         with console.progress("2/2 Nightly export + scan + run", total=len(days), unit="nights") as advance:
@@ -95,6 +115,8 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
                 if outcome.status not in (TRIGGERED, ALREADY_TRIGGERED, READY):
                     raise RetailflowError(f"Demo scan of {day} failed: {outcome.message}")
                 triggered += outcome.status == TRIGGERED
+                if airflow and outcome.status == TRIGGERED:
+                    dag_runs.append(outcome.details["dag_run_id"])
                 warnings.update(outcome.details.get("warnings", []))
                 advance()
     finally:
@@ -104,10 +126,38 @@ def run_demo(plan: DemoPlan, settings: Settings) -> Settings:
     console.success(
         f"{len(days)} nights: exported to {lake.uri('raw')}, scanned, {triggered} run(s) triggered ({settings.trigger})"
     )
+    if airflow:
+        _wait_for_dag_runs(info.url, home, dag_runs)
     from retailflow.dashboard.html import write_dashboard
 
     print_summary(lake, dashboard=write_dashboard(lake))
     return settings
+
+
+def _wait_for_dag_runs(url: str, home: Path, run_ids: list[str], timeout_s: float = 1800) -> None:
+    """Follow the triggered DAG runs (Airflow runs them one at a time) until each has finished."""
+    import time
+
+    from retailflow.orchestration import airflow_local
+
+    bearer = airflow_local.token(url, airflow_local.read_password(home))
+    deadline = time.monotonic() + timeout_s
+    with console.progress("Airflow: nightly DAG runs", total=len(run_ids), unit="runs") as advance:
+        for run_id in run_ids:
+            while True:
+                state = airflow_local.api(url, f"/api/v2/dags/retailflow_nightly/dagRuns/{run_id}", bearer)["state"]
+                if state in ("success", "failed"):
+                    break
+                if time.monotonic() > deadline:
+                    raise RetailflowError(f"DAG run {run_id} is still {state} after {timeout_s:.0f}s.", f"See {url}.")
+                time.sleep(1)
+            if state == "failed":
+                raise RetailflowError(f"DAG run {run_id} failed.", f"See {url} and `retailflow status`.")
+            advance()
+    console.success(
+        f"{len(run_ids)} DAG run(s) succeeded. Airflow keeps running at {url}: "
+        f"`{command_name()} airflow down --home {home}` stops it."
+    )
 
 
 def command_name() -> str:

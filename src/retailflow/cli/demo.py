@@ -24,12 +24,20 @@ from retailflow.errors import RetailflowError
 @click.option("--products", type=int, default=200, show_default=True, help="How many of the 1,212 real products.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--end", "end_text", help="Last day of the data, YYYY-MM-DD [default: the latest Saturday].")
+@click.option(
+    "--orchestrator",
+    type=click.Choice(["local", "airflow"]),
+    default="local",
+    show_default=True,
+    help="What the scans trigger: the run in this process, or the nightly DAG on a local Airflow "
+    "(started in <workdir>/airflow and left running; needs the airflow extra).",
+)
 @click.pass_context
-def demo(ctx, workdir, weeks, stores, products, seed, end_text):
+def demo(ctx, workdir, weeks, stores, products, seed, end_text, orchestrator):
     """Run the whole flow on embedded defaults in a fresh folder (what `make demo` runs).
 
     Generates a source database, exports every day to a local lake, scans each day (which triggers the
-    weekly run) and prints where everything is.
+    weekly run) and prints where everything is. `make demo-airflow` runs it with --orchestrator airflow.
     """
     from retailflow.demo import DemoPlan, run_demo
 
@@ -42,5 +50,6 @@ def demo(ctx, workdir, weeks, stores, products, seed, end_text):
         products=products,
         seed=seed,
         end=parse_date(end_text, "--end") if end_text else None,
+        orchestrator=orchestrator,
     )
     run_demo(plan, settings_of(ctx))

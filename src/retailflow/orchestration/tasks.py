@@ -99,9 +99,9 @@ def plan(settings: Settings, verified: dict[str, Any]) -> dict[str, Any]:
     """Plan the week of the verified day and record the plan in the lake; returns the run's reference."""
     lake = open_lake(settings)
     run_id = new_run_id()
-    planned = stages.plan_weeks(
-        settings, Selection.of([dt.date.fromisoformat(verified["day"])]), lake=lake, run_id=run_id
-    )
+    day = dt.date.fromisoformat(verified["day"])
+    # The week so far: a later day of the week still being exported is left out (its scan triggers it).
+    planned = stages.plan_weeks(settings, Selection.of([day]), lake=lake, run_id=run_id, through=day)
     blocked = [f"week {w.yr_wk_num}: {' '.join(w.errors)}" for w in planned.weeks if w.errors]
     if blocked:
         stages.write_report(settings, planned, error="; ".join(blocked), lake=lake)

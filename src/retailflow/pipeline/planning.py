@@ -20,8 +20,17 @@ from retailflow.pipeline.records import DayInput, Planned, Selection, Week
 from retailflow.tables import ALL_TABLES, DIMENSION_TABLES, FACT_TABLES
 
 
-def plan(lake: Lake, selection: Selection, run_id: str | None = None, *, allow_manifestless: bool = False) -> Planned:
-    """``allow_manifestless``: partitions without a manifest count as complete (settings.allow_manifestless)."""
+def plan(
+    lake: Lake,
+    selection: Selection,
+    run_id: str | None = None,
+    *,
+    allow_manifestless: bool = False,
+    through: dt.date | None = None,
+) -> Planned:
+    """``allow_manifestless``: partitions without a manifest count as complete (settings.allow_manifestless).
+    ``through``: a triggered run of that day leaves out the week's later days that are not complete yet
+    (being exported now: their own scan triggers their own run) instead of failing the week."""
     started = dt.datetime.now(dt.UTC)
     available = raw_days(lake)
     if not available:
@@ -52,7 +61,9 @@ def plan(lake: Lake, selection: Selection, run_id: str | None = None, *, allow_m
     weeks, inputs = [], []
     for week in target_weeks(calendar, list(selection.days) if selection.days is not None else None, available):
         first, last = calendar.span(week)
-        week_days = tuple(d for d in available if first <= d <= last)
+        week_days = tuple(
+            d for d in available if first <= d <= last and (through is None or d <= through or state(d).complete)
+        )
         errors: list[str] = []
         if not week_days:
             errors.append(f"no raw partition of this week ({first} .. {last}) is in the lake.")

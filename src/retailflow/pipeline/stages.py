@@ -51,12 +51,20 @@ def open_lake(settings: Settings, lake: Lake | None = None) -> Lake:
 
 
 def plan_weeks(
-    settings: Settings, selection: Selection, *, lake: Lake | None = None, run_id: str | None = None
+    settings: Settings,
+    selection: Selection,
+    *,
+    lake: Lake | None = None,
+    run_id: str | None = None,
+    through: dt.date | None = None,
 ) -> Planned:
-    """Stage 1: the weeks ``selection`` touches and their raw partitions. Sweeps what dead runs left."""
+    """Stage 1: the weeks ``selection`` touches and their raw partitions. Sweeps what dead runs left.
+    ``through``: the day a triggered run is for (later days still being exported are left out)."""
     lake = open_lake(settings, lake)
     sweep_staging(lake, keep=run_id)
-    return planning.plan(lake, selection, run_id=run_id, allow_manifestless=settings.allow_manifestless)
+    return planning.plan(
+        lake, selection, run_id=run_id, allow_manifestless=settings.allow_manifestless, through=through
+    )
 
 
 def compute(
