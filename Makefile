@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS := dev,spark,s3,aws,airflow
+EXTRAS := dev,spark,s3,aws,airflow,postgresql,snowflake
 # Superset lives in its own venv (it pins SQLAlchemy < 2 and an older pyarrow); versions in constraints-superset.txt.
 SUPERSET_VENV  := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-stamp
