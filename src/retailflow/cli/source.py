@@ -28,8 +28,13 @@ def generate(ctx, source, date_from, date_to, stores, products, seed, dense):
 
         retailflow generate --from 2026-01-04 --to 2026-01-31 --products 200
     """
+    import tempfile
+    from pathlib import Path
+
     from retailflow.redact import redact_url
+    from retailflow.source.base import scheme_of
     from retailflow.source.duckdb_source import path_of
+    from retailflow.source.load import load_into
     from retailflow.source.generate import GenerateSpec
     from retailflow.source.generate import generate as run_generate
 
@@ -38,10 +43,20 @@ def generate(ctx, source, date_from, date_to, stores, products, seed, dense):
         raise RetailflowError("generate needs --from and --to.", "Example: --from 2026-01-04 --to 2026-01-31.")
     days = resolve_days(None, date_from, date_to)
     spec = GenerateSpec(days[0], days[-1], stores=stores, products=products, seed=seed, dense=dense)
-    db = path_of(settings.source)
-    with console.progress("Generating", total=len(days), unit="days") as advance:
-        result = run_generate(db, spec, on_progress=advance)
+    if scheme_of(settings.source) == "duckdb":
+        db = path_of(settings.source)
+        with console.progress("Generating", total=len(days), unit="days") as advance:
+            result = run_generate(db, spec, on_progress=advance)
+        where = path_of(redact_url(settings.source))
+    else:  # generated in DuckDB (the generator's SQL), then bulk-loaded by the backend's own path
+        with tempfile.TemporaryDirectory(prefix="retailflow-generate-") as scratch:
+            db = Path(scratch) / "generated.duckdb"
+            with console.progress("Generating", total=len(days), unit="days") as advance:
+                result = run_generate(db, spec, on_progress=advance)
+            with console.progress("Loading", total=5, unit="tables") as advance:
+                load_into(settings.source, db, on_progress=advance)
+        where = redact_url(settings.source)
     console.success(
         f"Generated {result.sales_rows:,} sales and {result.inventory_rows:,} inventory rows "
-        f"for {days[0]}..{days[-1]} in {path_of(redact_url(settings.source))}."
+        f"for {days[0]}..{days[-1]} in {where}."
     )
