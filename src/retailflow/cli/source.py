@@ -34,9 +34,9 @@ def generate(ctx, source, date_from, date_to, stores, products, seed, dense):
     from retailflow.redact import redact_url
     from retailflow.source.base import scheme_of
     from retailflow.source.duckdb_source import path_of
-    from retailflow.source.load import load_into
     from retailflow.source.generate import GenerateSpec
     from retailflow.source.generate import generate as run_generate
+    from retailflow.source.load import load_into
 
     settings = settings_of(ctx, source=source)
     if not (date_from and date_to):
