@@ -59,7 +59,7 @@ def test_url_without_a_file_rejected():
 
 def test_unknown_scheme_rejected():
     with pytest.raises(SourceError, match="No source driver") as info:
-        open_source("postgresql://user@host/db")
+        open_source("mysql://user@host/db")
     assert "duckdb" in str(info.value)
 
 

@@ -31,7 +31,11 @@ class Source(Protocol):
 
 # URL scheme -> "module:class" of its driver, imported only when a URL of that scheme is opened (so a
 # driver's client library is needed only by those who use it).
-DRIVERS: dict[str, str] = {"duckdb": "retailflow.source.duckdb_source:DuckDBSource"}
+DRIVERS: dict[str, str] = {
+    "duckdb": "retailflow.source.duckdb_source:DuckDBSource",
+    "postgresql": "retailflow.source.postgresql_source:PostgreSQLSource",
+    "snowflake": "retailflow.source.snowflake_source:SnowflakeSource",
+}
 _FACTORIES: dict[str, Callable[[str], Source]] = {}
 
 
