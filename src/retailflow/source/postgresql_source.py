@@ -99,9 +99,14 @@ def _password(url: str) -> str | None:
 
 def connect(url: str):
     """An ADBC connection (autocommit off), or a one-line SourceError that shows no password."""
-    import adbc_driver_manager
-    import adbc_driver_postgresql.dbapi as pg
-
+    try:
+        import adbc_driver_manager
+        import adbc_driver_postgresql.dbapi as pg
+    except ImportError:
+        raise SourceError(
+            "The postgresql:// source needs ADBC's PostgreSQL driver, which is not installed.",
+            "pip install 'retailflow[postgresql]'.",
+        ) from None
     try:
         return pg.connect(libpq_url(url))
     except adbc_driver_manager.Error as exc:
