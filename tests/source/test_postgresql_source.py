@@ -7,6 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -97,6 +98,27 @@ def test_generate_again_replaces_the_tables(pg_server, source_con):
         src.check(ALL_TABLES)
         first = src.read_all(PRODUCT).read_all()
         assert first.num_rows == source_con.execute("SELECT count(*) FROM product").fetchone()[0]
+    finally:
+        src.close()
+
+
+def test_load_copies_every_table_in_one_transaction(pg_server, source_db, source_con, tmp_path):
+    url = pg_server.create_database("loaded")
+    calls = []
+    pgs.load(url, source_db, on_progress=lambda: calls.append(1))
+    assert len(calls) == len(ALL_TABLES)
+    broken = tmp_path / "broken.duckdb"
+    con = duckdb.connect(str(broken))
+    con.execute("CREATE TABLE sales AS SELECT 1 AS trans_id")  # no other table: the load fails midway
+    con.close()
+    with pytest.raises(SourceError, match="Cannot read the generated tables"):
+        pgs.load(url, broken)
+    src = open_source(url)  # the failed load was rolled back: the first load's tables are all there
+    try:
+        src.check(ALL_TABLES)
+        for table in ALL_TABLES[2:]:
+            rows = source_con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+            assert src.read_all(table).read_all().num_rows == rows
     finally:
         src.close()
 

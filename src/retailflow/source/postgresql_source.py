@@ -256,6 +256,9 @@ def load(url: str, duckdb_path: Path, on_progress: Callable[[], None] | None = N
             f"Cannot load the generated tables into {redact_url(url)}: {_reason(exc, url)}",
             "The user needs CREATE on the database's schema (and must own any existing source tables).",
         ) from None
+    except duckdb.Error as exc:
+        con.rollback()
+        raise SourceError(f"Cannot read the generated tables from {duckdb_path}: {_reason(exc, url)}") from None
     finally:
         duck.close()
         con.close()
