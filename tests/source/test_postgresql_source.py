@@ -246,6 +246,16 @@ def test_a_password_never_reaches_the_lake(pg_url, day, tmp_path):
     assert not [name for name, data in files.items() if PASSWORD.encode() in data]
 
 
+def test_the_export_command_never_shows_the_password(pg_url, day, tmp_path):
+    url = with_password(pg_url)
+    args = ["export", "--lake", str(tmp_path / "lake"), "--date", day.isoformat()]
+    result = CliRunner().invoke(cli, args, env={"RETAILFLOW_SOURCE": url})
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    manifest = (tmp_path / "lake" / f"raw/dt={day.isoformat()}" / "_manifest.json").read_text()
+    assert PASSWORD not in manifest and "retailflow:***@" in manifest
+
+
 def test_a_connection_error_is_one_line_without_the_password(pg_server):
     url = f"postgresql://{pgserver.USER}:{PASSWORD}@127.0.0.1:{pgserver._free_port()}/retailflow"
     with pytest.raises(SourceError) as info:
