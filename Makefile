@@ -10,8 +10,13 @@ EXTRAS := dev,spark,s3,aws,airflow,postgresql,snowflake
 SUPERSET_VENV  := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed-stamp
 SUPERSET_PKGS  := apache-superset duckdb-engine duckdb duckdb-extension-httpfs flask-caching rich cachetools "PyAthena[SQLAlchemy]"
+# fakesnow (the Snowflake stand-in the tests run as a server) lives in its own venv too (it pins an older
+# sqlglot than the main venv's); versions in constraints-fakesnow.txt.
+FAKESNOW_VENV  := .venv-fakesnow
+FAKESNOW_STAMP := $(FAKESNOW_VENV)/.installed-stamp
+FAKESNOW_PKGS  := "fakesnow[server]" duckdb snowflake-connector-python
 
-.PHONY: install lint demo demo-airflow test test-fast bench spark-artifact lambda-artifact lock clean help superset lock-superset
+.PHONY: install lint demo demo-airflow test test-fast bench spark-artifact lambda-artifact lock clean help superset lock-superset fakesnow lock-fakesnow
 
 help:
 	@echo "make demo   - create .venv, install, run the whole pipeline on embedded defaults"
@@ -20,6 +25,7 @@ help:
 	@echo "make bench  - print generator, exporter and transform throughput"
 	@echo "make lock   - re-resolve dependencies and rewrite constraints.txt"
 	@echo "make superset - create .venv-superset (Apache Superset, for retailflow superset up)"
+	@echo "make fakesnow - create .venv-fakesnow (the Snowflake stand-in server of the tests)"
 	@echo "make spark-artifact - build the wheel and spark-submit driver for EMR/Databricks (dist/)"
 	@echo "make lambda-artifact - build the readiness Lambda's zip (dist/retailflow-readiness-lambda.zip)"
 
@@ -39,6 +45,14 @@ $(SUPERSET_STAMP): constraints-superset.txt
 
 superset: $(SUPERSET_STAMP)
 
+$(FAKESNOW_STAMP): constraints-fakesnow.txt
+	$(PYTHON) -m venv $(FAKESNOW_VENV)
+	$(FAKESNOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(FAKESNOW_VENV)/bin/pip install --quiet -c constraints-fakesnow.txt $(FAKESNOW_PKGS)
+	@touch $(FAKESNOW_STAMP)
+
+fakesnow: $(FAKESNOW_STAMP)
+
 demo: install
 	$(BIN)/retailflow demo
 
@@ -52,7 +66,7 @@ lint: install
 	$(BIN)/ruff format --check src tests benchmarks deploy
 	$(BIN)/cfn-lint deploy/aws/template.yaml
 
-test: install lint superset
+test: install lint superset fakesnow
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-fast: install
@@ -91,5 +105,14 @@ lock-superset:
 	mv constraints-superset.tmp constraints-superset.txt
 	rm -rf .venv-lock-superset
 
+# The same for fakesnow's venv: duckdb 1.5.x (fakesnow 0.12 needs duckdb 2), a connector < 5.
+lock-fakesnow:
+	rm -rf .venv-lock-fakesnow && $(PYTHON) -m venv .venv-lock-fakesnow
+	.venv-lock-fakesnow/bin/pip install --quiet --upgrade pip
+	.venv-lock-fakesnow/bin/pip install --quiet "fakesnow[server]==0.11.18" "duckdb==1.5.5" "snowflake-connector-python<5"
+	{ sed -n '/^#/p' constraints-fakesnow.txt; .venv-lock-fakesnow/bin/pip freeze | grep -v '^-e'; } > constraints-fakesnow.tmp
+	mv constraints-fakesnow.tmp constraints-fakesnow.txt
+	rm -rf .venv-lock-fakesnow
+
 clean:
-	rm -rf $(VENV) $(SUPERSET_VENV) demo bench-out .pytest_cache
+	rm -rf $(VENV) $(SUPERSET_VENV) $(FAKESNOW_VENV) demo bench-out .pytest_cache
