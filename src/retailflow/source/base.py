@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow as pa
 
 from retailflow.errors import SourceError
 from retailflow.redact import redact_url
-from retailflow.tables import Table
+from retailflow.tables import Column, Table
 
 
 class Source(Protocol):
     url: str  # may hold a password: show it only through retailflow.redact.redact_url
 
     def check(self, tables: tuple[Table, ...]) -> None:
-        """Raise SourceError naming the first missing table or column of the contract."""
+        """Raise SourceError naming the first missing table, missing column or incompatible column type."""
 
     def read_day(self, table: Table, day: dt.date) -> pa.RecordBatchReader:
         """A fact table's rows of one day, columns in contract order."""
@@ -27,6 +28,67 @@ class Source(Protocol):
         """A dimension table's full snapshot, columns in contract order."""
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class NativeType:
+    """A source column's type as the check compares it: its family (int, decimal, date, bool, text,
+    double, or anything else), the scale of a decimal, and the type as the backend names it."""
+
+    kind: str
+    shown: str
+    scale: int | None = None
+
+
+# What each contract family accepts, for the message (the rule itself is ``compatible``).
+EXPECTED = {
+    "int": "an integer type of any width (or a NUMBER/DECIMAL of scale 0)",
+    "decimal": "a NUMERIC/DECIMAL of scale 2 or more",
+    "date": "DATE",
+    "bool": "BOOLEAN",
+    "text": "a character type (VARCHAR/TEXT)",
+    "double": "a floating-point type (DOUBLE/FLOAT/REAL)",
+}
+
+
+def compatible(column: Column, found: NativeType) -> bool:
+    """Whether a source column of type ``found`` can be read as the contract column (narrowly: the value
+    casts to the contract's Arrow type without changing meaning)."""
+    if column.kind == "int":
+        return found.kind == "int" or (found.kind == "decimal" and found.scale == 0)
+    if column.kind == "decimal":
+        return found.kind == "decimal" and found.scale is not None and found.scale >= 2
+    return found.kind == column.kind
+
+
+def check_contract(
+    url: str,
+    tables: tuple[Table, ...],
+    present: Mapping[str, Mapping[str, NativeType]],
+    missing_table_hint: str,
+) -> None:
+    """The contract check every source runs on what it found (lower-case table -> column -> type): the
+    first missing table, missing column or incompatible type is a one-line SourceError naming the table,
+    the column and the URL (its password masked)."""
+    shown = redact_url(url)
+    for table in tables:
+        if table.name not in present:
+            raise SourceError(f"The source {shown} has no table '{table.name}'.", missing_table_hint)
+        columns = present[table.name]
+        missing = [c for c in table.column_names if c not in columns]
+        if missing:
+            raise SourceError(
+                f"Source table '{table.name}' lacks column(s) {', '.join(missing)} (source {shown}).",
+                "The exporter needs every column of the contract (see docs/raw-zone.md).",
+            )
+        for column in table.columns:
+            found = columns[column.name]
+            if not compatible(column, found):
+                raise SourceError(
+                    f"Source table '{table.name}' column '{column.name}' has type {found.shown}, expected "
+                    f"{column.type} ({EXPECTED[column.kind]}) (source {shown}).",
+                    "Change the column's type in the source, or export through a view that casts it.",
+                )
 
 
 # URL scheme -> "module:class" of its driver, imported only when a URL of that scheme is opened (so a

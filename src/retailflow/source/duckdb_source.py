@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -10,9 +11,24 @@ import pyarrow as pa
 
 from retailflow.errors import SourceError
 from retailflow.redact import redact_url
+from retailflow.source.base import NativeType, check_contract
 from retailflow.tables import Table
 
 BATCH_ROWS = 256_000
+_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+
+
+def native_type(data_type: str) -> NativeType:
+    """A DuckDB column type (information_schema's data_type) as the contract check compares it."""
+    name = data_type.upper()
+    match = _DECIMAL.match(name)
+    if match:
+        return NativeType("decimal", data_type, int(match.group(2)))
+    if name in _INTEGERS:
+        return NativeType("int", data_type)
+    kind = {"DATE": "date", "BOOLEAN": "bool", "VARCHAR": "text", "DOUBLE": "double", "FLOAT": "double"}.get(name)
+    return NativeType(kind or "other", data_type)
 
 
 def path_of(url: str) -> Path:
@@ -51,23 +67,17 @@ class DuckDBSource:
             ) from None
 
     def check(self, tables: tuple[Table, ...]) -> None:
-        present: dict[str, set[str]] = {}
-        for table_name, column_name in self.con.execute(
-            "SELECT lower(table_name), lower(column_name) FROM information_schema.columns"
+        present: dict[str, dict[str, NativeType]] = {}
+        for table_name, column_name, data_type in self.con.execute(
+            "SELECT lower(table_name), lower(column_name), data_type FROM information_schema.columns"
         ).fetchall():
-            present.setdefault(table_name, set()).add(column_name)
-        for table in tables:
-            if table.name not in present:
-                raise SourceError(
-                    f"The source {redact_url(self.url)} has no table '{table.name}'.",
-                    "Run `retailflow generate` to create a source, or point --source at the right database.",
-                )
-            missing = [c for c in table.column_names if c not in present[table.name]]
-            if missing:
-                raise SourceError(
-                    f"Source table '{table.name}' lacks column(s) {', '.join(missing)}.",
-                    "The exporter needs every column of the contract (see docs/raw-zone.md).",
-                )
+            present.setdefault(table_name, {})[column_name] = native_type(data_type)
+        check_contract(
+            self.url,
+            tables,
+            present,
+            "Run `retailflow generate` to create a source, or point --source at the right database.",
+        )
 
     def read_day(self, table: Table, day: dt.date) -> pa.RecordBatchReader:
         cols = ", ".join(table.column_names)

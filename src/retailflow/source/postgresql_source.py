@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from retailflow.errors import SourceError
 from retailflow.redact import redact_text, redact_url
+from retailflow.source.base import NativeType, check_contract
 from retailflow.sql import identifier
 from retailflow.tables import ALL_TABLES, Column, Table
 
@@ -57,6 +58,26 @@ def postgres_type(column: Column) -> str:
     if match:
         return f"NUMERIC({match.group(1)},{match.group(2)})"
     return {"VARCHAR": "TEXT", "DOUBLE": "DOUBLE PRECISION"}.get(column.type, column.type)
+
+
+def native_type(data_type: str, precision: int | None, scale: int | None) -> NativeType:
+    """A PostgreSQL column type (information_schema's data_type, precision, scale) as the check compares it."""
+    if data_type == "numeric":
+        shown = f"numeric({precision},{scale})" if precision is not None else "numeric"
+        return NativeType("decimal", shown, scale)  # an unconstrained numeric has no scale: not compatible
+    kind = {
+        "smallint": "int",
+        "integer": "int",
+        "bigint": "int",
+        "date": "date",
+        "boolean": "bool",
+        "text": "text",
+        "character varying": "text",
+        "character": "text",
+        "double precision": "double",
+        "real": "double",
+    }.get(data_type, "other")
+    return NativeType(kind, data_type)
 
 
 def schema_of(table: Table) -> pa.Schema:
@@ -139,30 +160,28 @@ class PostgreSQLSource:
         import adbc_driver_manager
 
         sql = (
-            "SELECT column_name FROM information_schema.columns "
+            "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale "
+            "FROM information_schema.columns "
             "WHERE table_schema = ANY (current_schemas(false)) AND table_name = $1"
         )
+        present: dict[str, dict[str, NativeType]] = {}
         try:
             with self.con.cursor() as cur:
                 for table in tables:
                     cur.execute(sql, parameters=(table.name,))
-                    present = {row[0] for row in cur.fetchall()}
-                    if not present:
-                        raise SourceError(
-                            f"The source {redact_url(self.url)} has no table '{table.name}'.",
-                            "Run `retailflow generate --source <this URL>` to create a source, or point --source "
-                            "at the right database (tables are looked up in the user's search_path).",
-                        )
-                    missing = [c for c in table.column_names if c not in present]
-                    if missing:
-                        raise SourceError(
-                            f"Source table '{table.name}' lacks column(s) {', '.join(missing)}.",
-                            "The exporter needs every column of the contract (see docs/raw-zone.md).",
-                        )
+                    for table_name, column_name, data_type, precision, scale in cur.fetchall():
+                        present.setdefault(table_name, {})[column_name] = native_type(data_type, precision, scale)
         except adbc_driver_manager.Error as exc:
             raise self._error(exc, "Cannot list the tables") from None
         finally:
             self.con.rollback()
+        check_contract(
+            self.url,
+            tables,
+            present,
+            "Run `retailflow generate --source <this URL>` to create a source, or point --source "
+            "at the right database (tables are looked up in the user's search_path).",
+        )
 
     def read_day(self, table: Table, day: dt.date) -> pa.RecordBatchReader:
         return self._read(table, f" WHERE {identifier(table.date_column)} = $1", (day,))

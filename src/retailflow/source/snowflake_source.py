@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from retailflow.errors import SourceError
 from retailflow.redact import MASK, redact_text, redact_url
+from retailflow.source.base import NativeType, check_contract
 from retailflow.sql import identifier, literal
 from retailflow.tables import ALL_TABLES, SOURCE_DECIMAL, Table
 
@@ -44,7 +45,19 @@ PASSWORD_ENV = ("RETAILFLOW_SNOWFLAKE_PASSWORD", "SNOWFLAKE_PASSWORD")
 PRIVATE_KEY_ENV = "SNOWFLAKE_PRIVATE_KEY_FILE"
 PRIVATE_KEY_PWD_ENV = "SNOWFLAKE_PRIVATE_KEY_FILE_PWD"
 # Query parameters the URL may carry (anything else is a typo worth an error).
-URL_PARAMS = ("warehouse", "role", "host", "port", "protocol", "private_key_file", "connection_name", "authenticator")
+URL_PARAMS = (
+    "warehouse",
+    "role",
+    "host",
+    "port",
+    "protocol",
+    "private_key_file",
+    "connection_name",
+    "authenticator",
+    "login_timeout",  # seconds the connector keeps trying to log in (its default: 120)
+    "network_timeout",  # seconds a request may take
+    "socket_timeout",  # seconds a socket may wait for the server (connect and each read)
+)
 PARQUET_FILE_BYTES = "128MB"  # Snowflake's advice for loading: files of 100-250 MB (compressed)
 
 _ARROW_TYPES = {
@@ -61,6 +74,17 @@ _ARROW_TYPES = {
 def arrow_schema(table: Table) -> pa.Schema:
     """The contract's columns as Arrow types (what the DuckDB source yields for the same table)."""
     return pa.schema([pa.field(c.name, _ARROW_TYPES[c.type]) for c in table.columns])
+
+
+def native_type(data_type: str, precision: int | None, scale: int | None) -> NativeType:
+    """A Snowflake column type (information_schema's data_type, precision, scale) as the check compares it.
+    Snowflake reports every fixed-point type (INTEGER, BIGINT, DECIMAL...) as NUMBER, every float as FLOAT,
+    every character type as TEXT."""
+    name = data_type.upper()
+    if name in ("NUMBER", "DECIMAL", "NUMERIC"):
+        return NativeType("decimal", f"{name}({precision},{scale})" if scale is not None else name, scale)
+    kind = {"DATE": "date", "BOOLEAN": "bool", "TEXT": "text", "VARCHAR": "text", "FLOAT": "double"}.get(name)
+    return NativeType(kind or "other", data_type)
 
 
 @dataclass(frozen=True)
@@ -82,8 +106,9 @@ class SnowflakeURL:
         for name in ("warehouse", "role", "host", "protocol", "authenticator", "connection_name"):
             if self.params.get(name):
                 args[name] = self.params[name]
-        if self.params.get("port"):
-            args["port"] = int(self.params["port"])
+        for name in ("port", "login_timeout", "network_timeout", "socket_timeout"):
+            if self.params.get(name):
+                args[name] = int(self.params[name])
         password = self.password or next((os.environ[n] for n in PASSWORD_ENV if os.environ.get(n)), None)
         key_file = self.params.get("private_key_file") or os.environ.get(PRIVATE_KEY_ENV)
         if password:
@@ -123,8 +148,9 @@ def parse_url(url: str) -> SnowflakeURL:
         )
     if len(parts) != 2 or not (account or params.get("connection_name")):
         raise SourceError(f"Source URL {shown!r} does not name an account, a database and a schema.", _URL_HINT)
-    if params.get("port") and not params["port"].isdigit():
-        raise SourceError(f"Source URL {shown!r}: port must be a number.", _URL_HINT)
+    for name in ("port", "login_timeout", "network_timeout", "socket_timeout"):
+        if params.get(name) and not params[name].isdigit():
+            raise SourceError(f"Source URL {shown!r}: {name} must be a number.", _URL_HINT)
     return SnowflakeURL(
         user=unquote(user),
         password=unquote(password) if colon else None,
@@ -194,29 +220,24 @@ class SnowflakeSource:
 
         names = [_upper(t.name) for t in tables]
         sql = (
-            "SELECT table_name, column_name FROM information_schema.columns "
+            "SELECT table_name, column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
             f"WHERE table_schema = ? AND table_name IN ({', '.join('?' for _ in names)})"
         )
-        present: dict[str, set[str]] = {}
+        present: dict[str, dict[str, NativeType]] = {}
         try:
             cursor = self._connection().cursor()
-            for table_name, column_name in cursor.execute(sql, [self._parsed.schema.upper(), *names]).fetchall():
-                present.setdefault(table_name.lower(), set()).add(column_name.lower())
+            rows = cursor.execute(sql, [self._parsed.schema.upper(), *names]).fetchall()
             cursor.close()
         except snowflake.connector.errors.Error as exc:
             raise self._error(exc, "Reading information_schema") from None
-        for table in tables:
-            if table.name not in present:
-                raise SourceError(
-                    f"The source {redact_url(self.url)} has no table '{table.name}'.",
-                    "Run `retailflow generate --source <this URL>` to fill it, or point --source at the right schema.",
-                )
-            missing = [c for c in table.column_names if c not in present[table.name]]
-            if missing:
-                raise SourceError(
-                    f"Source table '{table.name}' lacks column(s) {', '.join(missing)}.",
-                    "The exporter needs every column of the contract (see docs/raw-zone.md).",
-                )
+        for table_name, column_name, data_type, precision, scale in rows:
+            present.setdefault(table_name.lower(), {})[column_name.lower()] = native_type(data_type, precision, scale)
+        check_contract(
+            self.url,
+            tables,
+            present,
+            "Run `retailflow generate --source <this URL>` to fill it, or point --source at the right schema.",
+        )
 
     def _select(self, table: Table, where: str = "") -> str:
         cols = ", ".join(_upper(c) for c in table.column_names)
