@@ -18,29 +18,12 @@ from retailflow.lake import Lake
 from retailflow.source import open_source
 from retailflow.source import postgresql_source as pgs
 from retailflow.tables import ALL_TABLES, FACT_TABLES, PRODUCT, SALES
-from tests.conftest import SPEC
 from tests.source import pgserver
+from tests.source.conftest import PG_PASSWORD
 
-PASSWORD = "pw-s3cret-Xy7"  # trust authentication: the server accepts it, so it travels through every path
+PASSWORD = PG_PASSWORD  # trust authentication: the server accepts it, so it travels through every path
 
-
-@pytest.fixture(scope="session")
-def pg_server():
-    if pgserver.bin_dir() is None:
-        pytest.skip("PostgreSQL is not installed (no initdb; CI installs Debian's postgresql package)")
-    server = pgserver.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def pg_url(pg_server) -> str:
-    """The session's PostgreSQL source: SPEC generated through the CLI, the same data as ``source_db``."""
-    args = ["generate", "--source", pg_server.url, "--from", SPEC.start.isoformat(), "--to", SPEC.end.isoformat()]
-    args += ["--stores", str(SPEC.stores), "--products", str(SPEC.products), "--seed", str(SPEC.seed)]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-    return pg_server.url
+# pg_server, pg_url and password_user: tests/source/conftest.py
 
 
 @pytest.fixture
@@ -280,13 +263,6 @@ def test_generate_into_an_unreachable_server_is_one_line_without_the_password():
     assert result.exit_code == 1, result.output
     assert PASSWORD not in result.output
     assert "Cannot connect to PostgreSQL" in result.output
-
-
-@pytest.fixture(scope="session")
-def password_user(pg_server) -> str:
-    """A role that must authenticate with PASSWORD (scram-sha-256); returns a URL of it without the password."""
-    pg_server.add_password_user("pwuser", PASSWORD)
-    return f"postgresql://pwuser@127.0.0.1:{pg_server.port}/{pgserver.DATABASE}"
 
 
 def test_a_password_in_the_url_authenticates(password_user, monkeypatch):

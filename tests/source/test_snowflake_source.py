@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from click.testing import CliRunner
 
-from retailflow.cli import cli
 from retailflow.errors import SourceError
 from retailflow.export import export_days
 from retailflow.lake import Lake
@@ -24,37 +22,14 @@ from retailflow.source import open_source
 from retailflow.source.snowflake_source import SnowflakeSource, arrow_schema, parse_url
 from retailflow.tables import ALL_TABLES, INVENTORY, SALES, STORE
 from tests.conftest import DAY, EMPTY_DAY, SPEC
-from tests.source import fakesnowserver
+from tests.source.conftest import SF_PASSWORD
 
 pytest.importorskip("snowflake.connector")
 pytestmark = pytest.mark.xdist_group("fakesnow")
 
-PASSWORD = "fake-pw-7Qz!"  # fakesnow accepts any password: this one must never show up anywhere
+PASSWORD = SF_PASSWORD  # fakesnow accepts any password: this one must never show up anywhere
 
-
-@pytest.fixture(scope="module")
-def server():
-    started = fakesnowserver.start()
-    if started is None:
-        pytest.skip("fakesnow's venv is missing: run `make fakesnow`")
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def sf_url(server) -> str:
-    """RETAILFLOW.PUBLIC on the server, filled by `retailflow generate` with the session source's spec."""
-    url = server.url("RETAILFLOW", "PUBLIC")
-    result = CliRunner().invoke(
-        cli,
-        ["generate", "--source", url, "--from", SPEC.start.isoformat(), "--to", SPEC.end.isoformat()]
-        + ["--stores", str(SPEC.stores), "--products", str(SPEC.products), "--seed", str(SPEC.seed)],
-        env={"SNOWFLAKE_PASSWORD": PASSWORD},
-        catch_exceptions=False,
-    )
-    assert result.exit_code == 0, result.output
-    assert "RETAILFLOW/PUBLIC" in result.output
-    return url
+# sf_server and sf_url: tests/source/conftest.py
 
 
 @pytest.fixture
@@ -150,8 +125,8 @@ def test_an_empty_day_exports_header_only_fact_files(sf, tmp_path):
 # -- the contract check -------------------------------------------------------------------------------
 
 
-def test_a_schema_without_the_tables_names_the_first_missing_one(server, sf_url, password_env):
-    src = open_source(server.url("RETAILFLOW", "EMPTY_SCHEMA"))
+def test_a_schema_without_the_tables_names_the_first_missing_one(sf_server, sf_url, password_env):
+    src = open_source(sf_server.url("RETAILFLOW", "EMPTY_SCHEMA"))
     try:
         with pytest.raises(SourceError, match="has no table 'sales'") as info:
             src.check(ALL_TABLES)
@@ -160,10 +135,10 @@ def test_a_schema_without_the_tables_names_the_first_missing_one(server, sf_url,
         src.close()
 
 
-def test_a_missing_column_is_named(server, sf_url, password_env):
+def test_a_missing_column_is_named(sf_server, sf_url, password_env):
     from retailflow.source.snowflake_source import _connect, create_table_sql
 
-    url = server.url("RETAILFLOW", "PARTIAL")
+    url = sf_server.url("RETAILFLOW", "PARTIAL")
     con = _connect(url)
     try:
         for table in ALL_TABLES:
@@ -182,10 +157,10 @@ def test_a_missing_column_is_named(server, sf_url, password_env):
 # -- secrets ------------------------------------------------------------------------------------------
 
 
-def test_a_password_in_the_url_never_shows(server, sf_url, tmp_path, caplog, monkeypatch):
+def test_a_password_in_the_url_never_shows(sf_server, sf_url, tmp_path, caplog, monkeypatch):
     monkeypatch.delenv("SNOWFLAKE_PASSWORD", raising=False)
     caplog.set_level(logging.DEBUG)
-    src = open_source(server.url("RETAILFLOW", "PUBLIC", password=PASSWORD))
+    src = open_source(sf_server.url("RETAILFLOW", "PUBLIC", password=PASSWORD))
     lake = Lake(str(tmp_path / "lake"))
     try:
         export_days(src, lake, [DAY])
@@ -194,7 +169,7 @@ def test_a_password_in_the_url_never_shows(server, sf_url, tmp_path, caplog, mon
     manifest = Path(lake.path(f"raw/dt={DAY.isoformat()}/_manifest.json")).read_text()
     assert "retailflow:***@fakesnow" in manifest and PASSWORD not in manifest
 
-    missing = open_source(server.url("RETAILFLOW", "NO_TABLES_HERE", password=PASSWORD))
+    missing = open_source(sf_server.url("RETAILFLOW", "NO_TABLES_HERE", password=PASSWORD))
     try:
         with pytest.raises(SourceError) as info:
             missing.check(ALL_TABLES)
@@ -202,16 +177,16 @@ def test_a_password_in_the_url_never_shows(server, sf_url, tmp_path, caplog, mon
         missing.close()
     assert PASSWORD not in str(info.value) and "***" in str(info.value)
     with pytest.raises(SourceError) as bad:
-        open_source(server.url("RETAILFLOW", "PUBLIC", password=PASSWORD) + "&colour=blue")
+        open_source(sf_server.url("RETAILFLOW", "PUBLIC", password=PASSWORD) + "&colour=blue")
     assert PASSWORD not in str(bad.value)
     assert PASSWORD not in caplog.text
 
 
-def test_no_credentials_is_a_clear_error(server, monkeypatch):
+def test_no_credentials_is_a_clear_error(sf_server, monkeypatch):
     for name in ("SNOWFLAKE_PASSWORD", "SNOWFLAKE_PRIVATE_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SourceError, match="No Snowflake credentials") as info:
-        open_source(server.url())
+        open_source(sf_server.url())
     assert "SNOWFLAKE_PASSWORD" in info.value.hint
 
 
