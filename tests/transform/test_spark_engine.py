@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import math
 import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -170,3 +172,36 @@ def test_cli_run_on_spark_borrows_the_active_session_and_leaves_it_running(tmp_p
     assert "Published week(s) 202602" in result.stderr
     assert weekly_rows(lake)[0]["total_sales_amt"] == Decimal("127.00")
     assert spark.range(3).count() == 3  # the caller's session was borrowed, not stopped
+
+
+def _exponent_floats(lake: LakeBuilder) -> LakeBuilder:
+    """The worked example with the store table's floats written in exponent form (4.066e+01), as Arrow's
+    CSV writer and Snowflake's unload may write them."""
+    write_worked_example(lake)
+    for folder in sorted((lake.root / "raw").iterdir()):
+        path = folder / "store.csv.gz"
+        text = gzip.decompress(path.read_bytes()).decode()
+        header, *rows = text.splitlines()
+        columns = header.lower().split(",")
+        at = [columns.index("latitude"), columns.index("longitude")]
+        out = [header]
+        for row in rows:
+            fields = row.split(",")
+            for i in at:
+                if fields[i] not in ("", "\\N"):
+                    fields[i] = f"{float(fields[i]):e}"
+            out.append(",".join(fields))
+        path.write_bytes(gzip.compress(("\n".join(out) + "\n").encode(), mtime=0))
+    return lake
+
+
+def test_floats_in_exponent_form_are_read_on_both_engines(tmp_path, spark):
+    a, b = both_engines(tmp_path, _exponent_floats, spark)
+    plain = write_worked_example(LakeBuilder(tmp_path / "plain"))
+    run_lake(plain.url)
+    read = lambda lake: duckdb.sql(  # noqa: E731
+        f"SELECT store_key, latitude, longitude FROM '{lake.root}/curated/store/*.parquet' ORDER BY ALL"
+    ).fetchall()
+    expected = read(plain)
+    assert any(lat is not None for _, lat, _ in expected)
+    assert read(a) == expected and read(b) == expected  # never NULL for want of a pattern

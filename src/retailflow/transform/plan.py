@@ -24,6 +24,8 @@ from retailflow.transform.schema import PARTITION_COLUMN, SUM_DECIMAL, WEEKLY_CO
 INT_PATTERN = "^-?[0-9]+$"
 DECIMAL_PATTERN = "^-?([0-9]+([.][0-9]*)?|[.][0-9]+)$"
 DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# Floating point may come in exponent form (4.066e+01: Arrow's CSV writer, Snowflake's unload).
+DOUBLE_PATTERN = "^-?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][-+]?[0-9]+)?$"
 TRUE_WORDS = ("true", "t", "1", "yes", "y")
 FALSE_WORDS = ("false", "f", "0", "no", "n")
 
@@ -76,7 +78,8 @@ def typed(column: Column, d: Dialect, source: str | None = None) -> str:
         wide = f"COALESCE(TRY_CAST({x} AS DECIMAL(18,2)), TRY_CAST({x} AS {SOURCE_DECIMAL}))"
         return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN CAST({wide} AS {SOURCE_DECIMAL}) END"
     if kind in ("decimal", "double"):
-        return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN TRY_CAST({x} AS {column.type}) END"
+        pattern = DOUBLE_PATTERN if kind == "double" else DECIMAL_PATTERN
+        return f"CASE WHEN {d.matches(x, pattern)} THEN TRY_CAST({x} AS {column.type}) END"
     if kind == "date":
         return f"CASE WHEN {d.matches(x, DATE_PATTERN)} THEN TRY_CAST({x} AS DATE) END"
     if kind == "bool":
