@@ -33,6 +33,8 @@ from tests.transform.lakebuilder import (
     sale,
     settings,
     weekly_rows,
+    write_edge_cases,
+    write_messy_inputs,
 )
 
 WEEK_OF = {  # the fiscal week of every day these tests use
@@ -419,3 +421,12 @@ def test_one_week_per_pass_gives_the_same_output_and_isolates_a_failing_week(tmp
         202653: "published",
         202701: "published",
     }
+
+
+@pytest.mark.parametrize("limit", ["1GB", "2GB"])
+def test_a_run_fits_a_small_duckdb_memory_limit(tmp_path, limit):
+    """The raw reader's buffer is sized explicitly: DuckDB's default (16x max_line_size = 1 GiB) alone broke
+    every run under a 1-2 GB memory_limit."""
+    lake = write_messy_inputs(write_edge_cases(LakeBuilder(tmp_path / "lake")))
+    report = run_lake(lake.url, quarantine_threshold=1.0, duckdb_memory_limit=limit)
+    assert report.status == "success" and lake.week_file(202603).is_file()

@@ -17,6 +17,9 @@ from retailflow.tables import NULL_TOKENS, Table
 from retailflow.transform.plan import REJECT_REASONS
 
 MAX_LINE_BYTES = 64 << 20
+# The read buffer, set explicitly: left alone, DuckDB sizes it 16x max_line_size (1 GiB), which alone
+# exceeds a 1-2 GB memory_limit, and every run failed with "could not allocate block of size 1.0 GiB".
+BUFFER_BYTES = MAX_LINE_BYTES
 # The lake-relative path of a raw file, from the full path or URL the reader reports.
 RAW_FILE_IN_PATH = "(raw/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/[^/]+)$"
 DAY_IN_PATH = "dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$"
@@ -36,7 +39,7 @@ def _read_csv(uris: list[str], n_columns: int, rejects: str | None) -> str:
     return (
         f"read_csv([{files}], header=true, auto_detect=false, columns={{{columns}}}, delim=',', "
         f"quote='\"', escape='\"', nullstr=[{nulls}], strict_mode=true, encoding='utf-8', "
-        f"max_line_size={MAX_LINE_BYTES}, hive_partitioning=true, hive_types={{'dt': DATE}}{keep_rejects})"
+        f"max_line_size={MAX_LINE_BYTES}, buffer_size={BUFFER_BYTES}, hive_partitioning=true, hive_types={{'dt': DATE}}{keep_rejects})"
     )
 
 
