@@ -1,7 +1,9 @@
 """The orchestrated flow live, as an operator runs it: ``retailflow airflow up`` (the real Airflow, the
 package's DAG folder), a day exported, ``retailflow scan`` with the airflow trigger -> the DAG run succeeds
 through the REST API and publishes the week; a second scan starts no second run; the deadline alert is
-recorded; ``retailflow airflow down`` leaves no process behind."""
+recorded; ``retailflow airflow down`` leaves no process behind. The Airflow host is an instance of the
+local EC2 API, stopped: the scan wakes it first (the live Airflow standing in for the instance's), and
+``stop_if_idle`` puts it back to sleep once no run is active."""
 
 from __future__ import annotations
 
@@ -16,11 +18,14 @@ from pathlib import Path
 import pytest
 
 from retailflow import localproc
+from retailflow.config import Settings
 from retailflow.dates import date_range
 from retailflow.export import export_days
 from retailflow.lake.state import load_reports
 from retailflow.orchestration import airflow_local
+from retailflow.readiness.wake import stop_if_idle
 from tests.orchestration.test_airflow_local import _processes_mentioning, needs_airflow, needs_proc
+from tests.readiness.test_wake import launch
 
 RETAILFLOW = str(Path(sys.executable).with_name("retailflow"))
 DAY = dt.date(2026, 1, 5)
@@ -28,6 +33,11 @@ DAY = dt.date(2026, 1, 5)
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([RETAILFLOW, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _state(aws, instance_id: str) -> str:
+    [reservation] = aws.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservation["Instances"][0]["State"]["Name"]
 
 
 def _wait_for_run(url: str, bearer: str, run_id: str, timeout_s: float = 300) -> str:
@@ -43,11 +53,13 @@ def _wait_for_run(url: str, bearer: str, run_id: str, timeout_s: float = 300) ->
 @needs_proc
 @pytest.mark.slow
 @pytest.mark.xdist_group("airflow")
-def test_a_scan_triggers_the_nightly_dag_once_and_it_publishes_the_week(source, lake, tmp_path):
+def test_a_scan_triggers_the_nightly_dag_once_and_it_publishes_the_week(source, lake, tmp_path, aws):
     export_days(source, lake, date_range(dt.date(2026, 1, 4), dt.date(2026, 1, 10)))  # week 202602, manifests
+    host = launch(aws, stopped=True)  # the Airflow host, asleep outside the nightly window
     home = tmp_path / "airflow"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RETAILFLOW_", "AIRFLOW", "PYTEST_"))}
-    env |= {
+    env |= aws.env | {
+        "RETAILFLOW_AIRFLOW_WAKE_INSTANCE": host,
         "RETAILFLOW_LAKE": lake.url,
         "RETAILFLOW_AIRFLOW_HOME": str(home),
         "RETAILFLOW_TRIGGER": "airflow",
@@ -67,6 +79,7 @@ def test_a_scan_triggers_the_nightly_dag_once_and_it_publishes_the_week(source, 
         assert outcome["status"] == "triggered", outcome
         trigger = outcome["details"]
         assert trigger["dag_run_id"].startswith(f"retailflow__{DAY}__") and trigger["state"] == "queued"
+        assert _state(aws, host) == "running"  # woken before the trigger
 
         state = _wait_for_run(url, bearer, trigger["dag_run_id"])
         assert state == "success", airflow_local.tail(home / "logs" / "scheduler.log", 60)
@@ -87,6 +100,9 @@ def test_a_scan_triggers_the_nightly_dag_once_and_it_publishes_the_week(source, 
         assert alert["dag_run_id"] == trigger["dag_run_id"] and alert["date"] == DAY.isoformat()
         status = _cli("status", env=env)
         assert "Late (" in status.stdout
+
+        settings = Settings(lake=lake.url, airflow_home=str(home), airflow_wake_instance=host)
+        assert stop_if_idle(settings)["stopped"] and _state(aws, host) in ("stopping", "stopped")
 
         pids = set(airflow_local.instance_pids(home))
         down = _cli("airflow", "down", env=env)
