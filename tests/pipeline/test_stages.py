@@ -96,3 +96,26 @@ def test_strict_check_is_a_quality_gate(tmp_path):
     assert check(settings, computed).failing  # recorded, not raised
     with pytest.raises(DataQualityError, match="week 202602: .*quarantined"):
         check(settings, computed, strict=True)
+
+
+NOISY_STAGE = """
+import os, sys
+from retailflow.pipeline import __main__ as cli, stages
+
+def noisy_catalog(settings):
+    os.write(1, b"  40% |#####     | (a progress bar drawn on file descriptor 1)\\n")
+    print("and a stray print")
+    return "catalog/retailflow.duckdb"
+
+stages.refresh_catalog = noisy_catalog
+sys.exit(cli.main(["catalog"]))
+"""
+
+
+def test_a_stage_writes_nothing_but_its_record_on_stdout(tmp_path):
+    """DuckDB draws its progress bar on file descriptor 1 during a long query: it must not reach the record."""
+    env = {**os.environ, "RETAILFLOW_LAKE": str(tmp_path / "lake")}
+    done = subprocess.run([sys.executable, "-c", NOISY_STAGE], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"catalog": "catalog/retailflow.duckdb"}
+    assert "progress bar" in done.stderr and "stray print" in done.stderr

@@ -14,6 +14,7 @@ reads the previous stage's record (JSON) on stdin and writes its own on stdout; 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="check: fail when any week fails its checks")
     parser.add_argument("results", nargs="*", type=Path, help="report: the later stages' records (JSON files)")
     args = parser.parse_args(argv)
+    record_out = _stdout_for_the_record_only()
     try:
         settings = load_settings()
         if args.stage == "plan":
@@ -52,8 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     except RetailflowError as exc:
         print(f"retailflow: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    print(records.to_json(result))
+    print(records.to_json(result), file=record_out, flush=True)
     return 0
+
+
+def _stdout_for_the_record_only():
+    """Standard output carries the record and nothing else: whatever else writes to file descriptor 1 (DuckDB
+    draws its progress bar there during a long query) goes to standard error instead."""
+    sys.stdout.flush()
+    record_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return record_out
 
 
 if __name__ == "__main__":
