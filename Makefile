@@ -16,13 +16,15 @@ FAKESNOW_VENV  := .venv-fakesnow
 FAKESNOW_STAMP := $(FAKESNOW_VENV)/.installed-stamp
 FAKESNOW_PKGS  := "fakesnow[server]" duckdb snowflake-connector-python
 
-.PHONY: install lint demo demo-airflow test test-fast bench spark-artifact lambda-artifact lock clean help superset lock-superset fakesnow lock-fakesnow
+.PHONY: install lint demo demo-airflow test test-fast bench bench-pipeline spark-artifact lambda-artifact lock clean help superset lock-superset fakesnow lock-fakesnow
 
 help:
 	@echo "make demo   - create .venv, install, run the whole pipeline on embedded defaults"
 	@echo "make demo-airflow - the demo orchestrated: scans trigger the nightly DAG on a local Airflow"
 	@echo "make test   - install test dependencies and run the whole test suite"
-	@echo "make bench  - print generator, exporter and transform throughput"
+	@echo "make bench  - issue #13's backfill benchmark: run/floor, peak RSS per stage, spark/spark-floor (14 dense"
+	@echo "              days x 151 stores x 1,212 products, 2GB; BENCH_ARGS=\"--memory-limit 1GB\" to vary; long)"
+	@echo "make bench-pipeline - print generator, exporter and transform throughput"
 	@echo "make lock   - re-resolve dependencies and rewrite constraints.txt"
 	@echo "make superset - create .venv-superset (Apache Superset, for retailflow superset up)"
 	@echo "make fakesnow - create .venv-fakesnow (the Snowflake stand-in server of the tests)"
@@ -72,7 +74,12 @@ test: install lint superset fakesnow
 test-fast: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow and not spark"
 
+# Issue #13's size (about 9.3M fact rows); later flags in BENCH_ARGS win, e.g. BENCH_ARGS="--memory-limit 1GB".
 bench: install
+	$(BIN)/python benchmarks/bench_backfill.py --days 14 --stores 151 --products 1212 --memory-limit 2GB --spark \
+		$(BENCH_ARGS)
+
+bench-pipeline: install
 	$(BIN)/python benchmarks/bench_pipeline.py
 
 # What a Spark cluster needs: the wheel (installed on the nodes) and the spark-submit driver script.

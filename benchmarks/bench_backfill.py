@@ -1,7 +1,8 @@
 """The backfill against the engine underneath it (issue #13): `retailflow run --all` / the bare-engine floor.
 
-    .venv/bin/python benchmarks/bench_backfill.py                     # 14 dense days x 151 stores x 150 products
-    .venv/bin/python benchmarks/bench_backfill.py --products 1212 --memory-limit 2GB --spark
+    .venv/bin/python benchmarks/bench_backfill.py --spark     # issue #13's size: 14 dense days x 151 x 1,212, 2GB
+    .venv/bin/python benchmarks/bench_backfill.py --weeks 13 --memory-limit 1GB
+    .venv/bin/python benchmarks/bench_backfill.py --products 60 --days 7 --workdir /tmp/bb-small --spark  # quick
 
 Builds a dense lake (retailflow.source.generate, then retailflow.export.export_days), then times, each in a fresh
 process:
@@ -10,12 +11,16 @@ process:
   summed per day/store/product, a full outer join with inventory on day/store/product, grouped by fiscal week
   (the calendar of the newest partition)/store/product: sums, max on-hand, out-of-stock and low-stock counts,
   written to parquet;
-- `retailflow run --all` (the CLI, DuckDB engine, RETAILFLOW_DUCKDB_MEMORY_LIMIT=--memory-limit);
-- the nightly figure: on a lake holding one full week, `run --date <7th day>` and `run --all` of that lake;
+- `retailflow run --all` (the CLI, DuckDB engine, RETAILFLOW_DUCKDB_MEMORY_LIMIT=--memory-limit) on a lake with no
+  outputs and no typed zone, so every day is parsed from raw: the headline run / floor figure;
+- the same run as a chain of one process per stage (`python -m retailflow.pipeline plan --all | compute | check |
+  publish`, then `catalog` and `report`), for the peak memory of each stage;
+- the nightly figure: days 1-6 of a week already run (their typed zone written), the 7th arrives: `run --date
+  <7th day>`, against the same run with no typed zone (all seven days parsed from raw);
 - with --spark, the same floor as a minimal PySpark job on local[2], and `run --all --engine spark`.
 
 Peak memory is the largest summed resident set of the process and all its descendants (Spark's JVM included),
-sampled every 50 ms from /proc. Figures are printed, not asserted.
+sampled every 50 ms from /proc. Figures are printed, not asserted; the last block is a summary for a README table.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-START = dt.date(2026, 1, 4)  # a Sunday: the first day of fiscal week 202601
+START = dt.date(2026, 1, 4)  # a Sunday: the first day of fiscal week 202602 (the generated calendar)
 
 BUILD = textwrap.dedent(
     """
@@ -146,14 +151,24 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(name: str, argv: list[str], env: dict[str, str] | None = None, fatal: bool = True) -> dict:
-    """Run argv in a subprocess; its wall time, its process tree's peak RSS, and its stdout.
+def measure(
+    name: str, argv: list[str], env: dict[str, str] | None = None, fatal: bool = True, stdin: str | None = None
+) -> dict:
+    """Run argv in a subprocess (``stdin`` on its standard input); its wall time, its process tree's peak RSS,
+    and its stdout.
 
     A failing run of retailflow (``fatal=False``) is a figure too: its error is returned, not raised."""
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", **(env or {}))
     peak, stop = [0], threading.Event()
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
     def sample() -> None:
         while not stop.is_set():
@@ -162,7 +177,7 @@ def measure(name: str, argv: list[str], env: dict[str, str] | None = None, fatal
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, err = proc.communicate()
+    out, err = proc.communicate(stdin)
     seconds = time.perf_counter() - start
     stop.set()
     sampler.join()
@@ -182,8 +197,36 @@ def retailflow(lake: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "retailflow", "run", "--lake", lake, *args]
 
 
+def stage(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "retailflow.pipeline", name, *args]
+
+
+def chain(lake: Path, records: Path, env: dict[str, str]) -> list[tuple[str, dict]]:
+    """`run --all` as an orchestrator runs it: one process per stage, each reading the previous stage's record
+    on stdin (kept in ``records``/<stage>.json). Stops at the first failing stage (its figure is returned)."""
+    env = dict(env, RETAILFLOW_LAKE=str(lake))
+    records.mkdir(parents=True, exist_ok=True)
+    steps = [
+        ("plan", ["--all"], None),
+        ("compute", [], "plan"),
+        ("check", [], "compute"),
+        ("publish", [], "check"),
+        ("catalog", [], None),
+        ("report", [str(records / "publish.json")], "plan"),
+    ]
+    results = []
+    for name, args, previous in steps:
+        stdin = (records / f"{previous}.json").read_text() if previous else None
+        r = measure(name, stage(name, *args), env, fatal=False, stdin=stdin)
+        results.append((name, r))
+        if r["error"]:
+            break
+        (records / f"{name}.json").write_text(r["out"])
+    return results
+
+
 def clean_outputs(lake: Path) -> None:
-    for sub in ("curated", "quarantine", "_state", "_staging"):
+    for sub in ("curated", "quarantine", "typed", "_state", "_staging"):  # typed: each run starts from raw
         shutil.rmtree(lake / sub, ignore_errors=True)
 
 
@@ -202,42 +245,58 @@ def size_bytes(text: str) -> int:
     return int(float(m.group(1)) * {"B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}[unit])
 
 
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f}"
+
+
 def line(name: str, r: dict, extra: str = "") -> None:
     if r.get("error"):
         extra = f"FAILED after {r['seconds']:.1f} s: {r['error']}"
-    print(f"{name:<44} {r['seconds']:>8.1f} s {r['peak'] / 2**20:>9,.0f} MiB peak  {extra}")
+    print(f"{name:<44} {r['seconds']:>8.1f} s {r['peak'] / 2**20:>9,.0f} MiB peak  {extra}".rstrip())
 
 
 def ratio(a: dict, b: dict) -> str:
     return "n/a (a run failed)" if a.get("error") or b.get("error") else f"{a['seconds'] / b['seconds']:.2f}x"
 
 
+def seconds(r: dict | None) -> str:
+    return "n/a" if not r or r.get("error") else f"{r['seconds']:.1f}"
+
+
+ORDER = ("plan", "load", "compute", "write", "check", "publish", "catalog")  # the stages' order, for split()
+
+
 def split(durations: dict[str, float]) -> str:
     total = sum(durations.values()) or 1.0
-    return ", ".join(f"{k} {v:.1f} s ({v / total:.0%})" for k, v in durations.items())
+    keys = sorted(durations, key=lambda k: ORDER.index(k) if k in ORDER else len(ORDER))
+    return ", ".join(f"{k} {durations[k]:.1f} s ({durations[k] / total:.0%})" for k in keys)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, default=14, help="dense days of data from 2026-01-04 (>= 7)")
-    parser.add_argument("--stores", type=int, default=151)
-    parser.add_argument("--products", type=int, default=150)
-    parser.add_argument("--memory-limit", default="1GB", help="RETAILFLOW_DUCKDB_MEMORY_LIMIT of the run (and floor)")
+    parser.add_argument("--days", type=int, default=14, help="dense days of data from 2026-01-04 (>= 7) [14]")
+    parser.add_argument("--weeks", type=int, help="fiscal weeks of data: --days 7*N, overriding --days (13: a quarter)")
+    parser.add_argument("--stores", type=int, default=151, help="[151]")
+    parser.add_argument("--products", type=int, default=1212, help="[1212]")
+    parser.add_argument(
+        "--memory-limit", default="2GB", help="RETAILFLOW_DUCKDB_MEMORY_LIMIT of the run (and floor) [2GB]"
+    )
     parser.add_argument("--spark", action="store_true", help="also the PySpark floor on local[2] and --engine spark")
     parser.add_argument("--profile", action="store_true", help="write DuckDB's JSON profile of the floor query")
     parser.add_argument("--workdir", type=Path, default=Path("bench-out/backfill"))
     parser.add_argument("--reuse", action="store_true", help="reuse the lake already in --workdir")
     args = parser.parse_args()
+    if args.weeks is not None:
+        args.days = 7 * args.weeks
     if args.days < 7:
         parser.error("--days must be at least 7 (the nightly figure needs a full week)")
 
     work = args.workdir.resolve()
     lake, week_lake = work / "lake", work / "week-lake"
     end = START + dt.timedelta(days=args.days - 1)
-    print(
-        f"{args.days} dense days x {args.stores} stores x {args.products} products, "
-        f"duckdb_memory_limit={args.memory_limit}, {os.cpu_count()} cores\n"
-    )
+    size_text = f"{args.days} dense days x {args.stores} stores x {args.products:,} products"
+    print(f"{size_text}, duckdb_memory_limit={args.memory_limit}, {os.cpu_count()} cores\n")
+    built = work / "build.json"  # the build's figures, for --reuse
     if not (args.reuse and (lake / "raw").is_dir()):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -253,8 +312,9 @@ def main() -> None:
                 products=args.products,
             ),
         )
-        rows = json.loads(r["out"].strip().splitlines()[-1])["fact_rows"]
-        line("build lake (generate + export)", r, f"{rows:,} fact rows")
+        built.write_text(r["out"].strip().splitlines()[-1])
+        line("build lake (generate + export)", r, f"{json.loads(built.read_text())['fact_rows']:,} fact rows")
+    fact_rows = json.loads(built.read_text())["fact_rows"] if built.is_file() else None
     raw_mb = sum(f.stat().st_size for f in (lake / "raw").rglob("*.csv.gz")) / 2**20
     print(f"raw zone: {raw_mb:,.1f} MiB of csv.gz\n")
 
@@ -279,33 +339,53 @@ def main() -> None:
     print(f"\nrun / floor:                         {ratio(run, floor)}   (target <= 1.5x)")
     print(
         f"peak RSS / duckdb_memory_limit:      {run['peak'] / limit:.2f}x   "
-        f"({run['peak'] / 2**30:.2f} GiB / {args.memory_limit}; target <= 1.25x)"
+        f"({gib(run['peak'])} GiB / {args.memory_limit}; target <= 1.25x)"
     )
     if durations:
         print(f"run's stages (durations_s):          {split(durations)}")
     if args.profile:
         print(f"floor profile:                       {work / 'floor.parquet.profile.json'}")
 
-    # The nightly figure: a lake holding exactly one full week (the first), the run after its 7th day arrives.
+    # The same run, one process per stage: where the peak memory is.
+    clean_outputs(lake)
+    print("\nrun --all as one process per stage (python -m retailflow.pipeline STAGE):")
+    stages = chain(lake, work / "records", env)
+    for name, r in stages:
+        extra = ""
+        if name == "compute" and not r["error"]:
+            inner = json.loads(r["out"]).get("durations_s") or {}
+            extra = f"{r['peak'] / limit:.2f}x limit" + (f"; {split(inner)}" if inner else "")
+        line(f"  {name}", r, extra)
+    chained = sum(r["seconds"] for _, r in stages)
+    failed = any(r["error"] for _, r in stages)
+    compute = dict(stages).get("compute")
+    print(f"  {'chain total':<42} {chained:>8.1f} s{'  (a stage failed)' if failed else ''}")
+
+    # The nightly figure: a lake holding the first week's six days, already run (so the typed zone holds
+    # them, as the six nights before left it); then the 7th day arrives and `run --date D7` recomputes the
+    # week. Against it: the same run with no typed zone, parsing all seven days from raw.
     shutil.rmtree(week_lake, ignore_errors=True)
-    for day in range(7):
-        part = f"dt={START + dt.timedelta(days=day)}"
-        shutil.copytree(lake / "raw" / part, week_lake / "raw" / part)
-    d7 = (START + dt.timedelta(days=6)).isoformat()
+    days = [START + dt.timedelta(days=n) for n in range(7)]
+    for day in days[:6]:
+        shutil.copytree(lake / "raw" / f"dt={day}", week_lake / "raw" / f"dt={day}")
+    measure("run of days 1-6", retailflow(str(week_lake), "--all"), env, fatal=False)
+    shutil.copytree(lake / "raw" / f"dt={days[6]}", week_lake / "raw" / f"dt={days[6]}")
+    d7 = days[6].isoformat()
     nightly = measure("run --date D7", retailflow(str(week_lake), "--date", d7), env, fatal=False)
     nightly_split = last_durations(week_lake)
     clean_outputs(week_lake)
-    full_week = measure("run --all (one week)", retailflow(str(week_lake), "--all"), env, fatal=False)
+    full_week = measure("run --date D7 from raw", retailflow(str(week_lake), "--date", d7), env, fatal=False)
+    full_split = last_durations(week_lake)
     print()
     line(f"nightly: run --date {d7} (7th day)", nightly)
-    line("full recompute of that week: run --all", full_week)
-    print(
-        f"nightly / full recompute of the week:  {ratio(nightly, full_week)}   (target <= 0.35x; "
-        "today both parse all seven days from raw, so ~1x is expected until a typed per-day stage exists)"
-    )
+    line("full recompute of that week from raw", full_week)
+    print(f"nightly / full recompute of the week:  {ratio(nightly, full_week)}   (target <= 0.35x)")
     if nightly_split:
         print(f"nightly run's stages (durations_s):    {split(nightly_split)}")
+    if full_split:
+        print(f"full recompute's stages:               {split(full_split)}")
 
+    spark_floor = spark_run = None
     if args.spark:
         spark_floor = measure("spark floor", python(SPARK_FLOOR, lake=str(lake), out=str(work / "spark-floor.parquet")))
         clean_outputs(lake)
@@ -321,6 +401,32 @@ def main() -> None:
         spark_durations = last_durations(lake)
         if spark_durations:
             print(f"spark run's stages (durations_s):    {split(spark_durations)}")
+
+    # For a README table: one figure a line.
+    compute_peak = (
+        f"; compute stage alone {gib(compute['peak'])} GiB = {compute['peak'] / limit:.2f}x"
+        if compute and not compute["error"]
+        else ""
+    )
+    summary = [
+        ("size", size_text),
+        ("fact rows", f"{fact_rows:,}" if fact_rows is not None else "n/a (--reuse of a lake built before)"),
+        ("duckdb_memory_limit", args.memory_limit),
+        ("floor (bare DuckDB)", f"{floor['seconds']:.1f} s"),
+        ("run --all (duckdb)", f"{seconds(run)} s"),
+        ("run / floor", ratio(run, floor)),
+        ("peak RSS, run --all", f"{gib(run['peak'])} GiB = {run['peak'] / limit:.2f}x limit{compute_peak}"),
+        ("nightly / full week", ratio(nightly, full_week)),
+    ]
+    if spark_floor and spark_run:
+        summary += [
+            ("spark floor (local[2])", f"{spark_floor['seconds']:.1f} s"),
+            ("run --all --engine spark", f"{seconds(spark_run)} s"),
+            ("spark / spark-floor", ratio(spark_run, spark_floor)),
+        ]
+    print("\nsummary")
+    for key, value in summary:
+        print(f"  {key + ':':<26} {value}")
 
 
 if __name__ == "__main__":
