@@ -205,3 +205,10 @@ def test_a_crafted_memory_limit_is_a_config_error_not_sql(tmp_path, value):
     with pytest.raises(ConfigError, match="duckdb_memory_limit") as info:
         load_settings(environ={"RETAILFLOW_DUCKDB_MEMORY_LIMIT": value}, cwd=tmp_path)
     assert "\n" not in str(info.value)
+
+
+def test_typed_zone_is_on_by_default_and_the_environment_turns_it_off(tmp_path):
+    assert Settings().typed_zone is True
+    assert load_settings(environ={"RETAILFLOW_TYPED_ZONE": "false"}, cwd=tmp_path).typed_zone is False
+    with pytest.raises(ConfigError, match="RETAILFLOW_TYPED_ZONE"):
+        load_settings(environ={"RETAILFLOW_TYPED_ZONE": "sometimes"}, cwd=tmp_path)

@@ -68,6 +68,13 @@ class Settings:
     duckdb_memory_limit: str = field(
         default="", metadata={"help": "DuckDB's memory limit, e.g. 8GB (default: half the machine's memory)."}
     )
+    typed_zone: bool = field(
+        default=True,
+        metadata={
+            "help": "DuckDB engine: keep each fact file parsed and checked in the lake's typed/ zone, so a "
+            "nightly run parses one new day, not the whole week; false parses every day from raw."
+        },
+    )
     quarantine_threshold: float = field(
         default=0.01,
         metadata={"help": "Largest share of a day's rows (per table) that may be quarantined before a run fails."},
@@ -193,6 +200,8 @@ class Settings:
             object.__setattr__(self, "deadline", parse_hhmm(self.deadline))
         if isinstance(self.allow_manifestless, str):
             object.__setattr__(self, "allow_manifestless", parse_bool(self.allow_manifestless, "allow_manifestless"))
+        if isinstance(self.typed_zone, str):
+            object.__setattr__(self, "typed_zone", parse_bool(self.typed_zone, "typed_zone"))
         if isinstance(self.spark_conf, str):
             object.__setattr__(self, "spark_conf", parse_spark_conf(self.spark_conf.split(",")))
         elif not isinstance(self.spark_conf, dict):
@@ -300,6 +309,8 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError(f"scan_days_back must be 0 or more, got {settings.scan_days_back}.")
     if not isinstance(settings.allow_manifestless, bool):
         raise ConfigError(f"allow_manifestless must be true or false, got {settings.allow_manifestless!r}.")
+    if not isinstance(settings.typed_zone, bool):
+        raise ConfigError(f"typed_zone must be true or false, got {settings.typed_zone!r}.")
     if not settings.lease_wait_s >= 0:  # also NaN
         raise ConfigError(f"lease_wait_s must be 0 (do not wait) or more seconds, got {settings.lease_wait_s}.")
     if not settings.lease_ttl_s >= 1:

@@ -147,7 +147,7 @@ original = Lake.commit
 calls = []
 
 def commit(self, tmp, relative):
-    if relative.startswith("_state/"):  # the run's own records (writer lease, staging owner): not published
+    if relative.startswith(("_state/", "typed/")):  # the run's records and its typed zone: not published
         return original(self, tmp, relative)
     calls.append(relative)
     if (kill_at.isdigit() and len(calls) == int(kill_at)) or relative == kill_at:

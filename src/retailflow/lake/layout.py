@@ -5,6 +5,7 @@ raw/dt=YYYY-MM-DD/_export_in_progress.json    while an export writes the partiti
 curated/weekly_sales_inventory/yr_wk_num=YYYYWW/part-0.parquet
 curated/{store,product,calendar}/part-0.parquet
 quarantine/dt=YYYY-MM-DD/<table>.parquet
+typed/dt=YYYY-MM-DD/<table>.<fingerprint>[.rejects].parquet   a day's facts parsed and checked row by row
 catalog/retailflow.duckdb
 dashboard/index.html
 _state/triggers/dt=YYYY-MM-DD/<manifest sha256>.json
@@ -24,6 +25,7 @@ import re
 RAW = "raw"
 CURATED = "curated"
 QUARANTINE = "quarantine"
+TYPED = "typed"
 STATE = "_state"
 STAGING = "_staging"
 MANIFEST_NAME = "_manifest.json"
@@ -98,6 +100,15 @@ def weekly_partition(yr_wk_num: int) -> str:
 
 def quarantine_file(day: dt.date, table: str) -> str:
     return f"{QUARANTINE}/dt={day.isoformat()}/{table}.parquet"
+
+
+def typed_partition(day: dt.date) -> str:
+    """The typed zone's folder of one day (transform/typed_zone.py)."""
+    return f"{TYPED}/dt={day.isoformat()}"
+
+
+def typed_file(day: dt.date, table: str, fingerprint: str, rejects: bool = False) -> str:
+    return f"{typed_partition(day)}/{table}.{fingerprint}{'.rejects' if rejects else ''}.parquet"
 
 
 def catalog() -> str:

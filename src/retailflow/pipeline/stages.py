@@ -20,6 +20,7 @@ from typing import Any
 from retailflow.config import Settings
 from retailflow.errors import DataQualityError
 from retailflow.lake import layout, lease
+from retailflow.lake.rawzone import raw_days
 from retailflow.lake.state import FAILED, PARTIAL, SUCCESS, RunReport, WeekResult, run_started
 from retailflow.lake.storage import Lake
 from retailflow.lake.storage import open_lake as open_lake_from_settings
@@ -28,6 +29,7 @@ from retailflow.pipeline.records import Checked, Computed, Planned, Published, S
 from retailflow.publish import StagedFile, build_publication
 from retailflow.publish import publish as apply_publication
 from retailflow.tables import FACT_TABLES
+from retailflow.transform import typed_zone
 from retailflow.transform.checks import (
     TOTALS,
     DayCount,
@@ -62,6 +64,7 @@ def plan_weeks(
     ``through``: the day a triggered run is for (later days still being exported are left out)."""
     lake = open_lake(settings, lake)
     sweep_staging(lake, keep=run_id)
+    typed_zone.sweep(lake, raw_days(lake))
     return planning.plan(
         lake, selection, run_id=run_id, allow_manifestless=settings.allow_manifestless, through=through
     )
@@ -77,23 +80,27 @@ def compute(
     engine = engine or make_engine(settings)
     try:
         passes = planned.passes(settings.weeks_per_pass or engine.weeks_per_pass)
-        parts = [_compute_pass(lake, engine, part) for part in passes]
+        # The typed zone keeps the run's last seven days: the only ones a later nightly run reads again.
+        newest = max((i.day for i in planned.inputs), default=None)
+        keep_typed_from = newest - dt.timedelta(days=6) if newest else None
+        parts = [_compute_pass(lake, engine, part, keep_typed_from) for part in passes]
     finally:
         if owned:
             engine.close()
     return _merge(planned, engine.name, parts)
 
 
-def _compute_pass(lake: Lake, engine: Engine, part: Planned) -> Computed:
+def _compute_pass(lake: Lake, engine: Engine, part: Planned, keep_typed_from: dt.date | None = None) -> Computed:
     durations: dict[str, float] = {}
     timer = _timer(durations)
     facts = {
-        t.name: [RawFile(i.day, t.name, i.files[t.name]) for i in part.inputs] for t in FACT_TABLES
+        t.name: [RawFile(i.day, t.name, i.files[t.name], i.version) for i in part.inputs] for t in FACT_TABLES
     }  # one file per day, oldest first
     dims = {table: RawFile(part.dims_day, table, relative) for table, relative in part.dims.items()}
     weeks = [w.yr_wk_num for w in part.weeks]
+    week_days = {w.yr_wk_num: list(w.days) for w in part.weeks}
     with timer("load"):
-        engine.load(lake, RunInputs(facts=facts, dims=dims, week_days={w.yr_wk_num: list(w.days) for w in part.weeks}))
+        engine.load(lake, RunInputs(facts=facts, dims=dims, week_days=week_days, keep_typed_from=keep_typed_from))
     with timer("compute"):
         engine.execute(build_plan(dialect_of(engine.name)))
         dimension_counts = {

@@ -13,10 +13,12 @@ from retailflow.errors import LakeError
 from retailflow.lake import layout
 from retailflow.lake.storage import Lake
 from retailflow.sql import literal, memory_size
-from retailflow.tables import DIMENSION_TABLES, FACT_TABLES, TABLES
-from retailflow.transform.duckdb_raw import raw_files_select, rejects_select
+from retailflow.tables import CALENDAR, DIMENSION_TABLES, FACT_TABLES, TABLES, Table
+from retailflow.transform import typed_zone
+from retailflow.transform.dialect import DUCKDB
+from retailflow.transform.duckdb_raw import raw_files_read, reader_options, rejects_select
 from retailflow.transform.inputs import RunInputs
-from retailflow.transform.plan import Step
+from retailflow.transform.plan import REJECT_COLUMNS, Step, no_typed_rows, parsed_columns, typed_select
 from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
 
 PARQUET = "FORMAT parquet, COMPRESSION snappy"
@@ -43,11 +45,17 @@ class DuckDBEngine:
     # A few weeks per pass bounds memory by those weeks, not by the whole history (--all over years).
     weeks_per_pass = 4
 
-    def __init__(self, threads: int | None = None, memory_limit: str | None = None):
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None, typed_zone: bool = True):
         self.con: duckdb.DuckDBPyConnection | None = None
         self.threads = threads
         self.memory_limit = memory_limit or default_memory_limit()
+        self.typed_zone = typed_zone
         self._spill: tempfile.TemporaryDirectory | None = None
+        self._lake: Lake | None = None
+        self._rejects_tables: dict[str, list[str]] = {}  # table -> the reader's rejects tables (once read)
+        self._typed_read: dict[str, list[tuple[dt.date, str]]] = {}  # table -> days read from the typed zone
+        self._typed_due: dict[str, list[tuple[dt.date, str]]] = {}  # table -> of those, days to keep typed
+        self.typed_days: dict[str, list[dt.date]] = {}  # table -> the days all passes read typed (not parsed)
 
     def load(self, lake: Lake, inputs: RunInputs) -> None:
         self._disconnect()  # a new pass starts from a fresh database
@@ -57,48 +65,141 @@ class DuckDBEngine:
         self.con.execute(f"SET memory_limit = {literal(memory_size(self.memory_limit))}")
         if self.threads:
             self.con.execute(f"SET threads = {int(self.threads)}")
-        for table_name, files in inputs.facts.items():
-            self._create_raw_view(lake, table_name, [(f.day, f.relative) for f in files], keep_rejects=True)
+        self._lake = lake
         for table_name, f in inputs.dims.items():
             self._create_raw_view(lake, table_name, [(f.day, f.relative)])
+        calendar_days = self._calendar_days() if inputs.facts and self.typed_zone else set()
+        for table_name, files in inputs.facts.items():
+            table = TABLES[table_name]
+            sql = typed_zone.parse_sql(table, DUCKDB, reader_options())
+            fingerprints = {
+                f.day: typed_zone.fingerprint(table, f.day, f.version, f.relative, sql)
+                for f in files
+                if self.typed_zone and f.version
+            }
+            typed = [
+                (f.day, fingerprints[f.day])
+                for f in files
+                if f.day in fingerprints
+                and f.day in calendar_days
+                and typed_zone.is_whole(lake, f.day, table, fingerprints[f.day])
+            ]
+            typed = self._readable(lake, table, typed)
+            parse = [f for f in files if f.day not in dict(typed)]
+            self._typed_read[table_name] = typed
+            self.typed_days.setdefault(table_name, []).extend(day for day, _fp in typed)
+            keep_from = inputs.keep_typed_from or dt.date.min
+            self._typed_due[table_name] = [
+                (f.day, fingerprints[f.day])
+                for f in parse
+                if f.day in fingerprints and f.day >= keep_from and f.day in calendar_days
+            ]
+            self._rejects_tables[table_name] = self._create_raw_view(
+                lake, table_name, [(f.day, f.relative) for f in parse], keep_rejects=True
+            )
+            self._create_typed_view(lake, table, typed)
+
+    def _readable(self, lake: Lake, table: Table, typed: list[tuple[dt.date, str]]) -> list[tuple[dt.date, str]]:
+        """The typed days whose files DuckDB can open; a damaged one is parsed from raw again (and rewritten)."""
+        ok = []
+        for day, fp in typed:
+            try:
+                for file in (typed_zone.rows_file(day, table, fp), typed_zone.rejects_file(day, table, fp)):
+                    self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(lake.uri(file))})")
+                ok.append((day, fp))
+            except duckdb.Error:
+                pass
+        return ok
+
+    def _create_typed_view(self, lake: Lake, table: Table, typed: list[tuple[dt.date, str]]) -> None:
+        """typed_<table>: the days read from the typed zone."""
+        files = [literal(lake.uri(typed_zone.rows_file(day, table, fp))) for day, fp in typed]
+        cols = ", ".join(c.name for c in parsed_columns(table))
+        select = f"SELECT {cols} FROM read_parquet([{', '.join(files)}])" if files else no_typed_rows(table, DUCKDB)
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW typed_{table.name} AS {select}")
+
+    def _calendar_days(self) -> set[dt.date]:
+        """The snapshot's calendar days: a typed day is read only when it is one of them, so every row the
+        calendar rule can fail was parsed now, with its delivered text (plan.py keeps it for those)."""
+        typed = typed_select(CALENDAR, DUCKDB, keep_source=False)
+        return {d for (d,) in self.con.execute(f"SELECT cal_dt FROM ({typed}) c WHERE cal_dt IS NOT NULL").fetchall()}
 
     def _create_raw_view(
         self, lake: Lake, table_name: str, files: list[tuple[dt.date, str]], keep_rejects: bool = False
-    ) -> None:
+    ) -> list[str]:
+        """raw_<table> over ``files``; returns the names of the rejects tables reading them will create."""
         table = TABLES[table_name]
+        rejects: list[str] = []
         if files:
-            select = raw_files_select(lake, table, files, rejects=f"csv_rejects_{table_name}" if keep_rejects else None)
+            select, rejects = raw_files_read(
+                lake, table, files, rejects=f"csv_rejects_{table_name}" if keep_rejects else None
+            )
         else:  # no partition of this table: an empty input with the right columns
             cols = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in table.column_names)
             select = f"SELECT {cols}, CAST(NULL AS DATE) AS partition_dt WHERE false"
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{table_name} AS {select}")
+        # A gzip file is read by one thread, and so is everything a view over it computes: when there are
+        # fewer files than threads (a nightly run's one new day), read the text once, then type it in parallel.
+        kind = "TABLE" if keep_rejects and 0 < len(files) < self._threads() else "VIEW"
+        self.con.execute(f"CREATE OR REPLACE TEMP {kind} raw_{table_name} AS {select}")
+        return rejects
+
+    def _threads(self) -> int:
+        return int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
 
     def execute(self, plan: list[Step]) -> None:
-        for table in FACT_TABLES:  # empty until the files are read (when <table>_checked is computed)
+        for table in FACT_TABLES:  # empty until the files are read (when <table>_fresh is computed)
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW rejects_{table.name} AS {rejects_select([])}")
         for step in plan:
+            table = TABLES.get(step.name.removesuffix("_fresh")) if step.name.endswith("_fresh") else None
             kind = "TABLE" if step.materialize else "VIEW"
             try:
                 self.con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS\n{step.sql}")
+                if table is not None:  # the raw files were just read
+                    self._create_rejects_view(table.name)
+                    self._keep_typed(table)
             except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # a file the reader cannot read
+                if f"/{layout.TYPED}/dt=" in str(exc):
+                    raise LakeError(
+                        f"A file of the typed zone could not be read: {csv_error_summary(exc)}.",
+                        f"Delete {self._lake.uri(layout.TYPED)} (or that day's folder in it): the next run "
+                        "parses those days from raw again.",
+                    ) from None
                 raise LakeError(
                     f"A raw file could not be read: {csv_error_summary(exc)}.",
                     "Re-export that day, or fix the file.",
                 ) from None
-            if step.name.endswith("_checked") and step.name.removesuffix("_checked") in {t.name for t in FACT_TABLES}:
-                self._create_rejects_view(step.name.removesuffix("_checked"))
 
     def _create_rejects_view(self, table_name: str) -> None:
-        """rejects_<table> from the reader's rejects tables, which reading the files has just filled."""
-        prefix = f"csv_rejects_{table_name}_"
-        tables = [
-            name
-            for (name,) in self.con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, ?) AND NOT ends_with(table_name, '_scan')",
-                [prefix],
-            ).fetchall()
+        """rejects_<table>: the lines the reader just rejected, and those of the days read typed."""
+        selects = [rejects_select(self._rejects_tables[table_name])]
+        files = [
+            self._lake.uri(typed_zone.rejects_file(day, TABLES[table_name], fp))
+            for day, fp in self._typed_read[table_name]
         ]
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW rejects_{table_name} AS {rejects_select(sorted(tables))}")
+        if files:
+            cols = ", ".join(["partition_dt", *(c.name for c in REJECT_COLUMNS), "reason"])
+            selects.append(f"SELECT {cols} FROM read_parquet([{', '.join(literal(u) for u in files)}])")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW rejects_{table_name} AS {' UNION ALL '.join(selects)}")
+
+    def _keep_typed(self, table: Table) -> None:
+        """Write the days just parsed into the typed zone (rejects first: a rows file means the pair is whole).
+        Their days are in the calendar, so their fresh rows are their parsed rows (plan.py)."""
+        for day, fp in self._typed_due[table.name]:
+            on_day = f"WHERE partition_dt = CAST({literal(day.isoformat())} AS DATE)"
+            self._copy_atomic(f"SELECT * FROM rejects_{table.name} {on_day}", typed_zone.rejects_file(day, table, fp))
+            self._copy_atomic(f"SELECT * FROM {table.name}_fresh {on_day}", typed_zone.rows_file(day, table, fp))
+            typed_zone.remove_replaced(self._lake, day, table, fp)
+
+    def _copy_atomic(self, query: str, relative: str) -> None:
+        lake = self._lake
+        lake.makedirs(relative.rpartition("/")[0])
+        tmp = lake.temp_name(relative)
+        try:
+            self.con.execute(f"COPY ({query}) TO {literal(lake.uri(tmp))} ({PARQUET})")
+            lake.commit(tmp, relative)
+        except BaseException:
+            lake.remove(tmp)
+            raise
 
     def fetch(self, view: str) -> list[dict[str, Any]]:
         cursor = self.con.execute(f"SELECT * FROM {view}")

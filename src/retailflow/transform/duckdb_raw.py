@@ -44,20 +44,34 @@ def _read_csv(uris: list[str], n_columns: int, rejects: str | None) -> str:
 
 
 def raw_files_select(lake: Lake, table: Table, files: list[tuple[dt.date, str]], rejects: str | None = None) -> str:
-    """SQL selecting raw files' contract columns as text, lower-case, plus each file's partition day.
+    """SQL selecting raw files' contract columns as text, lower-case, plus each file's partition day."""
+    return raw_files_read(lake, table, files, rejects)[0]
+
+
+def raw_files_read(
+    lake: Lake, table: Table, files: list[tuple[dt.date, str]], rejects: str | None = None
+) -> tuple[str, list[str]]:
+    """``raw_files_select``'s SQL, and the rejects tables it fills.
 
     Files that share a header are read by one read_csv, which DuckDB spreads over all cores. With
     ``rejects``, each read keeps the lines it cannot split in the tables ``<rejects>_<n>`` (and
     ``<rejects>_<n>_scan``), created when the files are read.
     """
-    selects = []
+    selects, tables = [], []
     for n, group in enumerate(group_by_header(lake, table, [relative for _day, relative in files])):
         columns = ", ".join(f"c{group.positions[c]} AS {c}" for c in table.column_names)
         source = _read_csv(
             [lake.uri(r) for r in group.relatives], group.n_columns, f"{rejects}_{n}" if rejects else None
         )
         selects.append(f"SELECT {columns}, CAST(dt AS DATE) AS partition_dt FROM {source}")
-    return "\nUNION ALL\n".join(selects)
+        if rejects:
+            tables.append(f"{rejects}_{n}")
+    return "\nUNION ALL\n".join(selects), tables
+
+
+def reader_options() -> str:
+    """The reader's options, as they shape what a file yields (part of a typed file's fingerprint)."""
+    return _read_csv(["<file>"], 1, "<rejects>")
 
 
 def rejects_select(tables: list[str]) -> str:

@@ -46,4 +46,4 @@ def make_engine(settings: Settings) -> Engine:
         return SparkEngine(master=settings.spark_master, conf=dict(settings.spark_conf))
     from retailflow.transform.duckdb_engine import DuckDBEngine
 
-    return DuckDBEngine(memory_limit=settings.duckdb_memory_limit or None)
+    return DuckDBEngine(memory_limit=settings.duckdb_memory_limit or None, typed_zone=settings.typed_zone)

@@ -1,11 +1,15 @@
 """The transformation as one ordered list of SQL steps, the single definition every engine executes.
 
 Inputs the engine provides as views, every column as text plus ``partition_dt`` (the raw partition's
-day): ``raw_sales`` and ``raw_inventory`` (the week's partitions), ``raw_store``, ``raw_product`` and
-``raw_calendar`` (the newest partition's snapshots), and ``rejects_sales`` / ``rejects_inventory``: the
+day): ``raw_sales`` and ``raw_inventory`` (the partitions to parse), ``raw_store``, ``raw_product`` and
+``raw_calendar`` (the newest partition's snapshots), ``rejects_sales`` / ``rejects_inventory``: the
 lines the engine's CSV reader could not split into the header's fields (``partition_dt``, REJECT_COLUMNS
-and a reason from REJECT_REASONS), available once ``<table>_checked`` has read the files. Outputs: ``weekly_metrics`` (docs/metrics.md),
-``quarantine_<table>``, ``counts_<table>``, ``reconciliation`` and the ``dim_*`` tables.
+and a reason from REJECT_REASONS), and
+``typed_sales`` / ``typed_inventory``: days parsed by an earlier run (``parsed_columns``; the DuckDB
+engine's typed zone, transform/typed_zone.py; only days of the calendar snapshot), with no rows when there
+are none. The rejects are available once ``<table>_fresh`` has read the files. Outputs:
+``weekly_metrics`` (docs/metrics.md), ``quarantine_<table>``, ``counts_<table>``, ``reconciliation`` and
+the ``dim_*`` tables.
 
 Each step is ``CREATE <view or table> name AS <select>``; the select text is identical for DuckDB and
 Spark but for the few spellings in dialect.py. The functions here are pure: SQL in, SQL out. Keep to the
@@ -43,6 +47,8 @@ FLAGS = {"sales": (), "inventory": ("out_of_stock_flg",)}
 # No single money or quantity value of a fact row reaches this: far beyond any real sale or stock, and
 # low enough that sums of a year of a large retailer stay exact in the plan's DECIMAL(38,2).
 MAX_ABS_VALUE = 10**12
+# A fact's money or quantity once typed: every value below MAX_ABS_VALUE fits (sums still widen to 38).
+VALUE_DECIMAL = "DECIMAL(18,2)"
 # Lines the CSV reader could not split into the header's fields (quarantined as raw lines): the input
 # each engine provides as ``rejects_<table>``, with these columns.
 REJECT_COLUMNS = (
@@ -73,10 +79,9 @@ def typed(column: Column, d: Dialect, source: str | None = None) -> str:
     if kind == "int":
         return f"CASE WHEN {d.matches(x, INT_PATTERN)} THEN TRY_CAST({x} AS {column.type}) END"
     if kind == "decimal" and column.type == SOURCE_DECIMAL:
-        # Through DECIMAL(18,2) first: DuckDB parses text into 38-digit decimals ~40x slower, and only
-        # values beyond 10^16 need the wide type.
-        wide = f"COALESCE(TRY_CAST({x} AS DECIMAL(18,2)), TRY_CAST({x} AS {SOURCE_DECIMAL}))"
-        return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN CAST({wide} AS {SOURCE_DECIMAL}) END"
+        # Held as VALUE_DECIMAL: every value that can pass fits, and DuckDB parses text into 38-digit
+        # decimals ~40x slower. A value that fits only the wide type is out of range (reason_expr).
+        return f"CASE WHEN {d.matches(x, DECIMAL_PATTERN)} THEN TRY_CAST({x} AS {VALUE_DECIMAL}) END"
     if kind in ("decimal", "double"):
         pattern = DOUBLE_PATTERN if kind == "double" else DECIMAL_PATTERN
         return f"CASE WHEN {d.matches(x, pattern)} THEN TRY_CAST({x} AS {column.type}) END"
@@ -89,41 +94,107 @@ def typed(column: Column, d: Dialect, source: str | None = None) -> str:
     return source or column.name
 
 
+# What makes a row's numbers not plain (typed_fast): a character other than these, or a '-' before a
+# space (DuckDB casts '- ' to 0; tests/transform/test_fast_parse.py found it).
+NOT_PLAIN = {"int": "[^0-9 -]|- ", "decimal": "[^0-9. -]|- "}
+
+
+def _plain_flag(kind: str) -> str:
+    return f"plain_{kind}"
+
+
+def typed_fast(column: Column, d: Dialect) -> str:
+    """``typed`` at a fraction of the cost, for the fact tables' numbers on DuckDB.
+
+    Per row, one search over the row's integer fields (and one over its decimal fields) asks whether they
+    are plain: only digits, '-', '.' (decimals) and spaces, and no '-' before a space. For plain text,
+    DuckDB's own cast accepts exactly what the pattern accepts (surrounding spaces included), so the trim,
+    the pattern match and the second cast are skipped; any other row takes ``typed``.
+    tests/transform/test_fast_parse.py checks the two agree on every string of a small alphabet (plain
+    characters and those DuckDB's cast takes beyond the patterns) up to five characters, and at each
+    type's edges."""
+    x = column.name
+    if column.kind == "int":
+        fast = f"TRY_CAST({x} AS {column.type})"
+    elif column.kind == "decimal" and column.type == SOURCE_DECIMAL:
+        fast = f"TRY_CAST({x} AS {VALUE_DECIMAL})"
+    else:
+        return typed(column, d)
+    return f"CASE WHEN {_plain_flag(column.kind)} THEN {fast} ELSE {typed(column, d)} END"
+
+
+def typed_type(column: Column) -> str:
+    """A fact column's type once typed (``typed``'s result)."""
+    return VALUE_DECIMAL if column.type == SOURCE_DECIMAL else column.type
+
+
+def parsed_columns(table: Table) -> list[Column]:
+    """The columns of ``<table>_parsed`` (and of the typed zone's files, and of ``typed_<table>``)."""
+    return [
+        Column("partition_dt", "DATE"),
+        *(Column(c.name, typed_type(c)) for c in table.columns),
+        Column("reason", "VARCHAR"),
+        Column("src", "VARCHAR"),  # the delivered texts, packed (Dialect.pack_texts), where a rule may fail
+    ]
+
+
+def no_typed_rows(table: Table, d: Dialect) -> str:
+    """``typed_<table>`` when the engine read no day from the typed zone: no rows, the right columns."""
+    return f"SELECT {', '.join(f'CAST(NULL AS {d.type(c.type)}) AS {c.name}' for c in parsed_columns(table))} FROM (SELECT 1 AS one) x WHERE 1 = 0"
+
+
 def _text(expr: str, d: Dialect) -> str:
     return f"CAST({expr} AS {d.type('VARCHAR')})"
 
 
 def typed_select(table: Table, d: Dialect, keep_source: bool) -> str:
-    """Typed columns of ``raw_<table>``; with keep_source, the delivered text too (as src_<column>)."""
-    cols = [f"{typed(c, d)} AS {c.name}" for c in table.columns]
+    """Typed columns of ``raw_<table>``; with keep_source, the delivered text too (as src_<column>).
+    Fact tables on DuckDB take the fast path (typed_fast)."""
+    fast = table.is_fact and d.name == "duckdb"
+    cols = [f"{typed_fast(c, d) if fast else typed(c, d)} AS {c.name}" for c in table.columns]
     if keep_source:
         cols += [f"{c.name} AS src_{c.name}" for c in table.columns]
-    return f"SELECT partition_dt, {', '.join(cols)} FROM raw_{table.name}"
+    source = f"(SELECT *, {', '.join(plain_flags(table, d))} FROM raw_{table.name}) r" if fast else f"raw_{table.name}"
+    return f"SELECT partition_dt, {', '.join(cols)} FROM {source}"
+
+
+def plain_flags(table: Table, d: Dialect) -> list[str]:
+    """typed_fast's per-row tests: do the row's integers (decimals) hold only plain characters?"""
+    return [
+        f"NOT {d.matches(f'concat({names})', NOT_PLAIN[kind])} AS {_plain_flag(kind)}"
+        for kind in NOT_PLAIN
+        if (names := ", ".join(c.name for c in table.columns if c.kind == kind))
+    ]
 
 
 def reason_expr(table: Table, d: Dialect) -> str:
-    """Why a typed row cannot be used (NULL when it can). The first failing rule wins."""
+    """Why a typed row cannot be used by itself (NULL when it can). The first failing rule wins; the
+    calendar rule comes last (calendar_reason)."""
     rules: list[tuple[str, str]] = []
     patterns = {"int": INT_PATTERN, "decimal": DECIMAL_PATTERN}
     for c in table.columns:
-        if c.kind in patterns:  # a number that reads as one but does not fit its type
-            rules.append(
-                (
-                    f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL AND {d.matches(f'trim(t.src_{c.name})', patterns[c.kind])}",
-                    f"concat('{c.name} is out of range: ', t.src_{c.name})",
-                )
-            )
+        failed = f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL"
+        number = d.matches(f"trim(t.src_{c.name})", patterns[c.kind]) if c.kind in patterns else None
+        # A number of the source's type held as VALUE_DECIMAL: one that fits only the source's type is
+        # left to the range rule below, as it would be with the value held wide.
+        wide = c.type == SOURCE_DECIMAL
+        if number:  # a number that reads as one but does not fit its type
+            beyond = f" AND TRY_CAST(trim(t.src_{c.name}) AS {SOURCE_DECIMAL}) IS NULL" if wide else ""
+            rules.append((f"{failed} AND {number}{beyond}", f"concat('{c.name} is out of range: ', t.src_{c.name})"))
         if c.kind != "text":
             rules.append(
                 (
-                    f"t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL",
+                    f"{failed}{f' AND NOT {number}' if wide else ''}",
                     f"concat('{c.name} does not parse: ', t.src_{c.name})",
                 )
             )
     for c in table.columns:
         if c.type == SOURCE_DECIMAL:
             rules.append(
-                (f"abs(t.{c.name}) >= {MAX_ABS_VALUE}", f"concat('{c.name} is out of range: ', t.src_{c.name})")
+                (
+                    f"(t.src_{c.name} IS NOT NULL AND t.{c.name} IS NULL) OR abs(t.{c.name}) >= {MAX_ABS_VALUE}",
+                    f"concat('{c.name} is out of range: ', t.src_{c.name})",
+                )
             )
     for key in table.keys:
         rules.append((f"t.{key} IS NULL", f"'{key} is missing (a key)'"))
@@ -140,9 +211,15 @@ def reason_expr(table: Table, d: Dialect) -> str:
             f"concat('{table.date_column} ', {_text(date, d)}, ' is not the partition day ', {_text('t.partition_dt', d)})",
         )
     )
-    rules.append(("cal.cal_dt IS NULL", f"concat('{table.date_column} ', {_text(date, d)}, ' is not in the calendar')"))
     whens = "\n        ".join(f"WHEN {cond} THEN {reason}" for cond, reason in rules)
     return f"CASE\n        {whens}\n    END"
+
+
+def calendar_reason(table: Table, d: Dialect, row: str) -> str:
+    """The last rule, the only one that needs more than the row: its date must be in the calendar. A row
+    that passed the others has its partition's date, so a whole day passes or fails it."""
+    date = f"{row}.{table.date_column}"
+    return f"concat('{table.date_column} ', {_text(date, d)}, ' is not in the calendar')"
 
 
 def fact_steps(table: Table, d: Dialect) -> list[Step]:
@@ -158,38 +235,65 @@ def fact_steps(table: Table, d: Dialect) -> list[Step]:
         if name == "sales"
         else f"concat({_text('v.versions', d)}, ' different inventory rows for this cal_dt, store_key and prod_key')"
     )
-    keep_src = ", ".join(f"CASE WHEN reason IS NOT NULL THEN src_{c} END AS src_{c}" for c in cols)
+    unpacked_src = ", ".join(f"{d.unpack_text('c.src', i)} AS {c}" for i, c in enumerate(cols))
+    # One packed column, NULL on rows that pass: the materialized rows stay narrow.
+    keep_src = f"CASE WHEN x.reason IS NOT NULL OR cal.cal_dt IS NULL THEN {d.pack_texts([f'x.src_{c}' for c in cols])} END AS src"
     no_source = ", ".join(f"CAST(NULL AS {d.type(c.type)}) AS {c.name}" for c in REJECT_COLUMNS)
     text_null = f"CAST(NULL AS {d.type('VARCHAR')})"
     reject_cols = ", ".join(c.name for c in REJECT_COLUMNS)
     return [
         Step(f"{name}_typed", typed_select(table, d, keep_source=True)),
-        # The delivered text is kept only where a row fails: it is what quarantine shows.
+        # Every rule but the calendar's: what a row says by itself, the same whatever the calendar. The
+        # delivered text is kept only where a row fails (it is what quarantine shows), or may fail the
+        # calendar rule. On a day in the calendar these rows are what the DuckDB engine keeps in the typed
+        # zone, and what it reads back from there (typed_<table>).
         Step(
-            f"{name}_checked",
-            f"SELECT partition_dt, {all_cols}, reason, {keep_src}\n"
-            f"FROM (SELECT t.*, {reason_expr(table, d)} AS reason\n"
-            f"      FROM {name}_typed t LEFT JOIN dim_calendar cal ON cal.cal_dt = t.{table.date_column}) x",
+            f"{name}_parsed",
+            f"SELECT x.partition_dt, {', '.join(f'x.{c}' for c in cols)}, x.reason, {keep_src}\n"
+            f"FROM (SELECT t.*, {reason_expr(table, d)} AS reason FROM {name}_typed t) x\n"
+            "LEFT JOIN dim_calendar cal ON cal.cal_dt = x.partition_dt",
+        ),
+        # The days parsed now, with the calendar rule applied.
+        Step(
+            f"{name}_fresh",
+            f"SELECT p.partition_dt, {', '.join(f'p.{c}' for c in cols)},\n"
+            f"       COALESCE(p.reason, CASE WHEN cal.cal_dt IS NULL THEN {calendar_reason(table, d, 'p')} END) AS reason,\n"
+            "       p.src\n"
+            f"FROM {name}_parsed p LEFT JOIN dim_calendar cal ON cal.cal_dt = p.{table.date_column}",
             materialize=True,
         ),
+        # With the days read from the typed zone: days of the calendar, so the calendar rule passes them.
+        Step(f"{name}_checked", f"SELECT * FROM {name}_fresh UNION ALL SELECT * FROM typed_{name}"),
+        # Duplicates and conflicts concern only keys that repeat: find those by grouping on the key (one
+        # cheap pass), then compare whole rows of those keys alone.
         Step(
             f"{name}_versions",
             f"SELECT {', '.join(key)}, COUNT(*) AS versions\n"
-            f"FROM (SELECT DISTINCT {all_cols} FROM {name}_checked WHERE reason IS NULL) u\n"
+            f"FROM (SELECT DISTINCT {', '.join(f'c.{c}' for c in cols)}\n"
+            f"      FROM {name}_checked c\n"
+            f"      JOIN (SELECT {', '.join(key)} FROM {name}_checked WHERE reason IS NULL\n"
+            f"            GROUP BY {', '.join(key)} HAVING COUNT(*) > 1) v ON {key_join}\n"
+            "      WHERE c.reason IS NULL) u\n"
             f"GROUP BY {', '.join(key)}",
             materialize=True,
         ),
+        # versions is NULL for a key that appears once, 1 for a key whose rows are exact copies.
         Step(
             f"{name}_kept",
-            f"SELECT c.partition_dt, {', '.join(f'c.{c}' for c in cols)}\n"
-            f"FROM {name}_checked c JOIN {name}_versions v ON {key_join}\n"
-            "WHERE c.reason IS NULL AND v.versions = 1",
+            f"SELECT c.partition_dt, {', '.join(f'c.{c}' for c in cols)}, v.versions\n"
+            f"FROM {name}_checked c LEFT JOIN {name}_versions v ON {key_join}\n"
+            "WHERE c.reason IS NULL AND (v.versions IS NULL OR v.versions = 1)",
         ),
         # Rows repeated exactly collapse to one.
-        Step(f"{name}_clean", f"SELECT DISTINCT partition_dt, {all_cols} FROM {name}_kept", materialize=True),
+        Step(
+            f"{name}_clean",
+            f"SELECT partition_dt, {all_cols} FROM {name}_kept WHERE versions IS NULL\n"
+            "UNION ALL\n"
+            f"SELECT DISTINCT partition_dt, {all_cols} FROM {name}_kept WHERE versions = 1",
+        ),
         Step(
             f"quarantine_{name}",
-            f"SELECT c.partition_dt, {', '.join(f'c.src_{c} AS {c}' for c in cols)}, c.reason, {no_source}\n"
+            f"SELECT c.partition_dt, {unpacked_src}, c.reason, {no_source}\n"
             f"FROM {name}_checked c WHERE c.reason IS NOT NULL\n"
             "UNION ALL\n"
             f"SELECT c.partition_dt, {conflict_cols}, {conflict_reason} AS reason, {no_source}\n"

@@ -11,8 +11,9 @@ from typing import Any
 from retailflow.errors import LakeError
 from retailflow.lake.storage import Lake
 from retailflow.tables import DIMENSION_TABLES, FACT_TABLES, TABLES
+from retailflow.transform.dialect import SPARK
 from retailflow.transform.inputs import RunInputs
-from retailflow.transform.plan import Step
+from retailflow.transform.plan import Step, no_typed_rows
 from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
 from retailflow.transform.spark_raw import read_raw
 from retailflow.transform.spark_session import active_session, get_session
@@ -74,6 +75,8 @@ class SparkEngine:
         rows.createOrReplaceTempView(f"raw_{table_name}")
         if table.is_fact:
             rejects.createOrReplaceTempView(f"rejects_{table_name}")
+            # Spark parses every day from raw: the typed zone is the DuckDB engine's (typed_zone.py).
+            self.spark.sql(no_typed_rows(table, SPARK)).createOrReplaceTempView(f"typed_{table_name}")
 
     def execute(self, plan: list[Step]) -> None:
         from pyspark.errors import PySparkException
