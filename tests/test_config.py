@@ -6,6 +6,7 @@ import pytest
 
 from retailflow.config import FIELD_NAMES, Settings, load_settings, parse_hhmm
 from retailflow.errors import ConfigError
+from retailflow.sql import memory_bytes
 
 
 def write_toml(folder, text, name="retailflow.toml"):
@@ -212,3 +213,25 @@ def test_typed_zone_is_on_by_default_and_the_environment_turns_it_off(tmp_path):
     assert load_settings(environ={"RETAILFLOW_TYPED_ZONE": "false"}, cwd=tmp_path).typed_zone is False
     with pytest.raises(ConfigError, match="RETAILFLOW_TYPED_ZONE"):
         load_settings(environ={"RETAILFLOW_TYPED_ZONE": "sometimes"}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("value, expected", [("2GB", 2 * 10**9), ("512 MiB", 512 * 2**20), ("1.5GB", 15 * 10**8)])
+def test_memory_sizes_read_as_duckdb_reads_them(value, expected):
+    assert memory_bytes(value) == expected
+
+
+def test_duckdb_buffers_get_three_quarters_of_the_memory_limit(tmp_path):
+    """The rest is headroom for what DuckDB does not account for, so the whole process stays within it."""
+    import duckdb
+
+    from retailflow.lake import Lake
+    from retailflow.transform.duckdb_engine import DuckDBEngine
+    from retailflow.transform.inputs import RunInputs
+
+    engine = DuckDBEngine(memory_limit="2GB")
+    engine.load(Lake(str(tmp_path / "lake")), RunInputs())
+    limit = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    engine.close()
+    reference = duckdb.connect()
+    reference.execute("SET memory_limit = '1500MB'")
+    assert limit == reference.execute("SELECT current_setting('memory_limit')").fetchone()[0]

@@ -66,7 +66,11 @@ class Settings:
         default=0, metadata={"help": "Weeks computed together; 0: the engine's default (DuckDB 4, Spark all)."}
     )
     duckdb_memory_limit: str = field(
-        default="", metadata={"help": "DuckDB's memory limit, e.g. 8GB (default: half the machine's memory)."}
+        default="",
+        metadata={
+            "help": "Memory of a DuckDB run, e.g. 8GB (default: half the machine's memory); DuckDB's buffers get "
+            "3/4 of it and spill to disk beyond, the rest is headroom for what DuckDB does not account for."
+        },
     )
     typed_zone: bool = field(
         default=True,

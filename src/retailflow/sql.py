@@ -29,6 +29,16 @@ def identifier(name: str) -> str:
     return name
 
 
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def memory_bytes(text: str, setting: str = "duckdb_memory_limit") -> int:
+    """A memory size in bytes, read as DuckDB reads it (KB = 1000 bytes, KiB = 1024)."""
+    number, unit = re.fullmatch(r"([\d.]+)\s*([a-zA-Z]+)", memory_size(text, setting)).groups()
+    return int(float(number) * _UNITS[unit.upper()])
+
+
 def memory_size(text: str, setting: str = "duckdb_memory_limit") -> str:
     """A memory size such as '2GB' or '512 MiB', checked before it goes into ``SET memory_limit``."""
     if not _MEMORY.match(text):
