@@ -220,7 +220,7 @@ def test_memory_sizes_read_as_duckdb_reads_them(value, expected):
     assert memory_bytes(value) == expected
 
 
-def test_duckdb_buffers_get_three_quarters_of_the_memory_limit(tmp_path):
+def test_duckdb_buffers_get_sixty_percent_of_the_memory_limit(tmp_path):
     """The rest is headroom for what DuckDB does not account for, so the whole process stays within it."""
     import duckdb
 
@@ -233,5 +233,5 @@ def test_duckdb_buffers_get_three_quarters_of_the_memory_limit(tmp_path):
     limit = engine.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     engine.close()
     reference = duckdb.connect()
-    reference.execute("SET memory_limit = '1500MB'")
+    reference.execute("SET memory_limit = '1200MB'")
     assert limit == reference.execute("SELECT current_setting('memory_limit')").fetchone()[0]

@@ -69,7 +69,7 @@ class Settings:
         default="",
         metadata={
             "help": "Memory of a DuckDB run, e.g. 8GB (default: half the machine's memory); DuckDB's buffers get "
-            "3/4 of it and spill to disk beyond, the rest is headroom for what DuckDB does not account for."
+            "60% of it and spill to disk beyond, the rest is headroom for what DuckDB does not account for."
         },
     )
     typed_zone: bool = field(
