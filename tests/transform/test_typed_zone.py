@@ -72,7 +72,9 @@ def raw_days(lake: LakeBuilder) -> list[str]:
     return sorted(p.name.removeprefix("dt=") for p in (lake.root / "raw").iterdir())
 
 
-def test_runs_reading_the_typed_zone_publish_the_same_bytes_as_runs_parsing_raw(tmp_path):
+def test_runs_reading_the_typed_zone_publish_the_same_bytes_as_runs_parsing_raw(tmp_path, monkeypatch):
+    # Every day of this lake (it spans a year of edge cases) kept typed, not only the last week's.
+    monkeypatch.setattr(typed_zone, "KEPT_DAYS", 10_000)
     from_raw = build(tmp_path / "raw-only")
     report = run(from_raw, typed_zone=False)
     assert not (from_raw.root / "typed").exists()
@@ -166,6 +168,19 @@ def test_deleting_the_typed_zone_rebuilds_it_and_typed_zone_false_writes_none(tm
     shutil.rmtree(lake.root / "typed")
     run(lake, typed_zone=False)
     assert not (lake.root / "typed").exists()
+
+
+def test_days_a_week_older_than_the_newest_raw_day_are_swept(tmp_path):
+    lake = LakeBuilder(tmp_path / "lake")
+    days = [(dt.date(2026, 1, 4) + dt.timedelta(days=n)).isoformat() for n in range(12)]
+    for n, day in enumerate(days):
+        lake.day(day, sales=[sale(n, 1, 10, day, "1", "10.00", "6.00")], inventory=[inv(day, 1, 10, 5, 0, 0)])
+        if n < 5:  # five nights, each keeping its day typed
+            run_lake(lake.url, [day])
+    # The newest day is 2026-01-15: the five nights' days (01-04 .. 01-08) are more than a week older and go;
+    # this run parses its week (01-11 .. 01-15) and keeps it.
+    run_lake(lake.url, [days[-1]])
+    assert sorted(p.name.removeprefix("dt=") for p in (lake.root / "typed").iterdir()) == days[7:]
 
 
 def test_days_whose_raw_partition_is_gone_are_swept(tmp_path):

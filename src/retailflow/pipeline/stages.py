@@ -80,9 +80,9 @@ def compute(
     engine = engine or make_engine(settings)
     try:
         passes = planned.passes(settings.weeks_per_pass or engine.weeks_per_pass)
-        # The typed zone keeps the run's last seven days: the only ones a later nightly run reads again.
+        # The typed zone keeps the run's last week: the only days a later nightly run reads again.
         newest = max((i.day for i in planned.inputs), default=None)
-        keep_typed_from = newest - dt.timedelta(days=6) if newest else None
+        keep_typed_from = newest - dt.timedelta(days=typed_zone.KEPT_DAYS - 1) if newest else None
         parts = [_compute_pass(lake, engine, part, keep_typed_from) for part in passes]
     finally:
         if owned:

@@ -12,7 +12,8 @@ file, and the SQL that reads and checks it. A day is read from here only when it
 same rules; otherwise it is parsed from raw and written again. Files are content-addressed, so writers
 racing on a day write the same bytes; each goes in under a temporary name and is renamed into place,
 rejects first, so a rows file means the pair is whole. Versions no longer current are removed when their
-replacement is written, and days whose raw partition is gone by the next run's sweep (``sweep``).
+replacement is written; the next run's sweep removes days whose raw partition is gone and days more than a
+week older than the newest raw day (``sweep``): the zone holds about a week.
 
 Nothing here is a source of truth: delete ``typed/`` (or set typed_zone = false) and the next run parses
 from raw and writes it again, with the same results.
@@ -31,6 +32,7 @@ from retailflow.transform.dialect import Dialect
 from retailflow.transform.plan import fact_steps
 
 FORMAT = "retailflow-typed-1"
+KEPT_DAYS = 7  # the days a nightly run reads again: its week's, all within a week of the newest day
 
 
 def parse_sql(table: Table, d: Dialect, reader: str) -> str:
@@ -66,8 +68,10 @@ def remove_replaced(lake: Lake, day: dt.date, table: Table, fp: str) -> None:
 
 
 def sweep(lake: Lake, raw_days: Iterable[dt.date]) -> list[dt.date]:
-    """Remove the typed days whose raw partition is gone; return them."""
-    keep = {d.isoformat() for d in raw_days}
+    """Remove the typed days a nightly run will not read again: those whose raw partition is gone, and
+    those more than a week older than the newest raw day. Return them."""
+    days = sorted(raw_days)
+    keep = {d.isoformat() for d in days if d > days[-1] - dt.timedelta(days=KEPT_DAYS)} if days else set()
     swept = []
     for name in lake.subdirs(layout.TYPED):
         day = layout.day_of_raw_partition(name)
