@@ -4,6 +4,7 @@ overflows; a file unreadable as a whole fails with one line naming it. Counts al
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import re
 import shutil
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from retailflow.pipeline import RunFailed
+from retailflow.errors import LakeError
+from retailflow.pipeline import RunFailed, stages
+from retailflow.pipeline.records import Selection
 from retailflow.tables import SALES
 from retailflow.transform.spark_engine import SparkEngine
-from tests.transform.lakebuilder import LakeBuilder, inv, quarantine_rows, run_lake, sale, weekly_rows
+from tests.transform.lakebuilder import LakeBuilder, inv, quarantine_rows, run_lake, sale, settings, weekly_rows
 
 DAY = "2026-01-05"
 HEADER = ",".join(c.upper() for c in SALES.column_names)
@@ -241,3 +244,25 @@ def test_a_damaged_run_report_does_not_break_status(tmp_path, capsys):
     show_status(Lake(lake.url), allow_manifestless=True)
     out = capsys.readouterr().out
     assert "unreadable report" in out and "success" in out
+
+
+@pytest.mark.parametrize("days", [1, 2], ids=["read alone, up front", "read with another day"])
+def test_a_file_gone_after_planning_fails_compute_with_one_line_naming_it(tmp_path, days):
+    """Planning checks every file; one removed before compute reads it (a re-export swapping files in, a
+    hand) is met only by the reader: one line naming the file, never a traceback, also when it is the only
+    file to read (a nightly run reads its one new file up front)."""
+    lake = LakeBuilder(tmp_path / "lake")
+    names = [DAY, "2026-01-06"][:days]
+    for day in names:
+        lake.day(
+            day,
+            sales=[sale(i, 1, 10, day, 1, "2.00", "1.00") for i in range(100)],
+            inventory=[inv(day, 1, 10, 5, 0, 0)],
+        )
+    config = settings(lake.url)
+    planned = stages.plan_weeks(config, Selection.of([dt.date.fromisoformat(DAY)]))
+    (lake.root / "raw" / f"dt={DAY}" / "sales.csv.gz").unlink()
+    with pytest.raises(LakeError) as info:
+        stages.compute(config, planned)
+    assert f"raw/dt={DAY}/sales.csv.gz" in str(info.value) and "Re-export" in str(info.value)
+    assert "\n" not in str(info.value)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -99,10 +101,11 @@ class DuckDBEngine:
                 for f in parse
                 if f.day in fingerprints and f.day >= keep_from and f.day in calendar_days
             ]
-            self._rejects_tables[table_name] = self._create_raw_view(
-                lake, table_name, [(f.day, f.relative) for f in parse], keep_rejects=True
-            )
-            self._create_typed_view(lake, table, typed)
+            with self._reading():
+                self._rejects_tables[table_name] = self._create_raw_view(
+                    lake, table_name, [(f.day, f.relative) for f in parse], keep_rejects=True
+                )
+                self._create_typed_view(lake, table, typed)
 
     def _readable(self, lake: Lake, table: Table, typed: list[tuple[dt.date, str]]) -> list[tuple[dt.date, str]]:
         """The typed days whose files DuckDB can open; a damaged one is parsed from raw again (and rewritten)."""
@@ -157,22 +160,27 @@ class DuckDBEngine:
         for step in plan:
             table = TABLES.get(step.name.removesuffix("_fresh")) if step.name.endswith("_fresh") else None
             kind = "TABLE" if step.materialize else "VIEW"
-            try:
+            with self._reading():
                 self.con.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS\n{step.sql}")
-                if table is not None:  # the raw files were just read
-                    self._create_rejects_view(table.name)
-                    self._keep_typed(table)
-            except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # a file the reader cannot read
-                if f"/{layout.TYPED}/dt=" in str(exc):
-                    raise LakeError(
-                        f"A file of the typed zone could not be read: {csv_error_summary(exc)}.",
-                        f"Delete {self._lake.uri(layout.TYPED)} (or that day's folder in it): the next run "
-                        "parses those days from raw again.",
-                    ) from None
+            if table is not None:  # the raw files were just read
+                self._create_rejects_view(table.name)
+                self._keep_typed(table)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A file the reader cannot read, as one line naming it and saying what to do."""
+        try:
+            yield
+        except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+            if f"/{layout.TYPED}/dt=" in str(exc):
                 raise LakeError(
-                    f"A raw file could not be read: {csv_error_summary(exc)}.",
-                    "Re-export that day, or fix the file.",
+                    f"A file of the typed zone could not be read: {csv_error_summary(exc)}.",
+                    f"Delete {self._lake.uri(layout.TYPED)} (or that day's folder in it): the next run "
+                    "parses those days from raw again.",
                 ) from None
+            raise LakeError(
+                f"A raw file could not be read: {csv_error_summary(exc)}.", "Re-export that day, or fix the file."
+            ) from None
 
     def _create_rejects_view(self, table_name: str) -> None:
         """rejects_<table>: the lines the reader just rejected, and those of the days read typed."""
