@@ -25,6 +25,7 @@ from retailflow.pipeline.stages import ORPHAN_GRACE_S, own_staging, sweep_stagin
 from retailflow.readiness.scan import ALREADY_TRIGGERED, IN_PROGRESS, TRIGGERED, scan_day
 from tests.conftest import DAY, SPEC
 from tests.faults import Held, clean_env, one_line, retailflow, run_script, start_together
+from tests.transform.lakebuilder import published_files
 
 NOW = dt.datetime(2026, 1, 6, 3, 0, tzinfo=dt.UTC)
 ROUNDS = 5
@@ -264,15 +265,6 @@ def two_weeks_template(tmp_path_factory, source_db) -> Path:
     finally:
         src.close()
     return root
-
-
-def published_files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for folder in ("curated", "quarantine")
-        for p in sorted((root / folder).rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 from retailflow.errors import DataQualityError
 from retailflow.pipeline import check, compute, from_json, plan_weeks, run, to_json
 from retailflow.pipeline.records import Checked, Computed, Planned, Published, Selection
-from tests.transform.lakebuilder import LakeBuilder, sale, write_edge_cases, write_messy_inputs
+from tests.transform.lakebuilder import LakeBuilder, published_files, sale, write_edge_cases, write_messy_inputs
 from tests.transform.lakebuilder import settings as built
 
 
@@ -31,15 +31,6 @@ def _stage(lake_url: str, stage: str, *args: str, stdin: str = "") -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def _published_files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for folder in ("curated", "quarantine")
-        for p in sorted((root / folder).rglob("*"))
-        if p.is_file()
-    }
 
 
 def _lake(path: Path) -> LakeBuilder:
@@ -66,8 +57,8 @@ def test_stages_in_separate_processes_publish_what_run_publishes(tmp_path):
     finally:
         del os.environ["RETAILFLOW_QUARANTINE_THRESHOLD"]
 
-    assert _published_files(staged.root) == _published_files(chained.root)
-    assert len(_published_files(staged.root)) > 5
+    assert published_files(staged.root) == published_files(chained.root)
+    assert len(published_files(staged.root)) > 5
     assert from_json(Published, published).weeks == tuple(
         sorted(w.yr_wk_num for w in from_json(Planned, planned).weeks)
     )

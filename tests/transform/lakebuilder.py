@@ -160,6 +160,16 @@ def quarantine_rows(lake: LakeBuilder, table: str) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
+def published_files(root: Path) -> dict[str, bytes]:
+    """The bytes of every curated and quarantine file under a lake root, by lake path."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for folder in ("curated", "quarantine")
+        for p in sorted((root / folder).rglob("*"))
+        if p.is_file()
+    }
+
+
 def write_worked_example(lake: LakeBuilder) -> LakeBuilder:
     """docs/metrics.md's worked example: store 1, product 10, week 202602."""
     lake.day(

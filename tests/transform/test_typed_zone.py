@@ -24,6 +24,7 @@ from tests.transform.lakebuilder import (
     LakeBuilder,
     calendar_csv,
     inv,
+    published_files,
     quarantine_rows,
     run_lake,
     sale,
@@ -51,15 +52,6 @@ def build(root: Path) -> LakeBuilder:
     return lake
 
 
-def published(root: Path) -> dict[str, bytes]:
-    """The curated and quarantine files, by lake path."""
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for zone in ("curated", "quarantine")
-        for p in sorted((root / zone).rglob("*.parquet"))
-    }
-
-
 def typed_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in (root / "typed").rglob("*") if p.is_file())
 
@@ -84,7 +76,7 @@ def test_runs_reading_the_typed_zone_publish_the_same_bytes_as_runs_parsing_raw(
         run_lake(lake.url, [day], quarantine_threshold=1.0)
     written = typed_files(lake.root)
     assert len(written) == 4 * len(raw_days(lake))  # rows + rejects, sales + inventory
-    assert published(lake.root) == published(from_raw.root)
+    assert published_files(lake.root) == published_files(from_raw.root)
 
     engine = DuckDBEngine()
     again = run(lake, engine=engine)  # every day read typed, none parsed
@@ -92,7 +84,7 @@ def test_runs_reading_the_typed_zone_publish_the_same_bytes_as_runs_parsing_raw(
     assert [d.isoformat() for d in engine.typed_days["sales"]] == raw_days(lake)
     assert [d.isoformat() for d in engine.typed_days["inventory"]] == raw_days(lake)
     assert typed_files(lake.root) == written
-    assert published(lake.root) == published(from_raw.root)
+    assert published_files(lake.root) == published_files(from_raw.root)
     assert again.counts == report.counts
 
 
@@ -198,7 +190,7 @@ def test_a_damaged_typed_file_is_parsed_again_and_rewritten(tmp_path, damage):
     lake = LakeBuilder(tmp_path / "lake")
     lake.day(DAY, sales=[sale(1, 1, 10, DAY, "1", "10.00", "6.00")], inventory=[inv(DAY, 1, 10, 5, 0, 0)])
     run(lake)
-    expected = published(lake.root)
+    expected = published_files(lake.root)
     [rows] = [p for p in (lake.root / "typed").rglob("sales.*.parquet") if ".rejects." not in p.name]
     data = rows.read_bytes()
     if damage == "truncated":  # an interrupted copy from elsewhere: no footer
@@ -211,7 +203,7 @@ def test_a_damaged_typed_file_is_parsed_again_and_rewritten(tmp_path, damage):
     assert engine.typed_days["sales"] == []  # parsed from raw
     rewritten = duckdb.connect().execute("SELECT * FROM read_parquet($f) ORDER BY ALL", {"f": str(rows)}).fetchall()
     assert rewritten and rows.read_bytes() != data[:100]  # and written whole again
-    assert published(lake.root) == expected
+    assert published_files(lake.root) == expected
 
 
 def test_computes_racing_on_the_same_days_leave_one_whole_version_of_each_file(tmp_path):

@@ -84,14 +84,10 @@ class DuckDBEngine:
                 for f in files
                 if self.typed_zone and f.version
             }
-            typed = [
-                (f.day, fingerprints[f.day])
-                for f in files
-                if f.day in fingerprints
-                and f.day in calendar_days
-                and typed_zone.is_whole(lake, f.day, table, fingerprints[f.day])
+            candidates = [
+                (f.day, fingerprints[f.day]) for f in files if f.day in fingerprints and f.day in calendar_days
             ]
-            typed = self._readable(lake, table, typed)
+            typed = self._readable(lake, table, candidates)
             parse = [f for f in files if f.day not in dict(typed)]
             self._typed_read[table_name] = typed
             self.typed_days.setdefault(table_name, []).extend(day for day, _fp in typed)
@@ -108,7 +104,8 @@ class DuckDBEngine:
                 self._create_typed_view(lake, table, typed)
 
     def _readable(self, lake: Lake, table: Table, typed: list[tuple[dt.date, str]]) -> list[tuple[dt.date, str]]:
-        """The typed days whose files DuckDB can open; a damaged one is parsed from raw again (and rewritten)."""
+        """The typed days whose pair of files DuckDB can open: a missing one (never written, or a writer died
+        between the two) or a damaged one is parsed from raw again, and rewritten."""
         ok = []
         for day, fp in typed:
             try:

@@ -54,11 +54,6 @@ def rejects_file(day: dt.date, table: Table, fp: str) -> str:
     return layout.typed_file(day, table.name, fp, rejects=True)
 
 
-def is_whole(lake: Lake, day: dt.date, table: Table, fp: str) -> bool:
-    names = lake.listdir(layout.typed_partition(day))
-    return all(p.rsplit("/", 1)[-1] in names for p in (rows_file(day, table, fp), rejects_file(day, table, fp)))
-
-
 def remove_replaced(lake: Lake, day: dt.date, table: Table, fp: str) -> None:
     """Remove the day's files of ``table`` from other fingerprints (older raw versions or rules)."""
     folder = layout.typed_partition(day)
