@@ -393,13 +393,13 @@ def metric_steps(d: Dialect) -> list[Step]:
             "FROM sales_daily s FULL OUTER JOIN inventory_clean i\n"
             "  ON s.dt = i.cal_dt AND s.store_key = i.store_key AND s.prod_key = i.prod_key",
         ),
-        # 3. Per day: low stock (on hand below the day's units sold), and the week's last stocked day.
+        # 3. Per day: low stock (on hand below the day's units sold), and the day as a candidate for the
+        # week's end-of-week day (the last day with an inventory row).
         Step(
             "daily_flags",
             "SELECT d.*, cal.yr_wk_num,\n"
             "       CASE WHEN d.has_inv = 1 AND d.on_hand < d.qty THEN 1 ELSE 0 END AS low,\n"
-            "       MAX(CASE WHEN d.has_inv = 1 THEN d.dt END)\n"
-            "           OVER (PARTITION BY cal.yr_wk_num, d.store_key, d.prod_key) AS eow_dt\n"
+            "       CASE WHEN d.has_inv = 1 THEN d.dt END AS stocked_dt\n"
             "FROM daily d JOIN dim_calendar cal ON cal.cal_dt = d.dt",
         ),
         # 4. Weekly sums; the low-stock impact is the day's sales beyond its stock's value at that day's price.
@@ -407,9 +407,12 @@ def metric_steps(d: Dialect) -> list[Step]:
             "weekly_sums",
             "SELECT yr_wk_num, store_key, prod_key,\n"
             "       SUM(qty) AS total_sales_qty, SUM(amt) AS total_sales_amt, SUM(cost) AS total_cost,\n"
-            "       MAX(eow_dt) AS eow_dt,\n"
-            "       MAX(CASE WHEN dt = eow_dt THEN on_hand END) AS eow_on_hand,\n"
-            "       MAX(CASE WHEN dt = eow_dt THEN on_order END) AS eow_on_order,\n"
+            # The stock of the last stocked day: one row per day, so no ties; a day without inventory has
+            # no stocked_dt and is passed over (max_by skips a NULL ordering on both engines). A window
+            # for the last day cost DuckDB a sort of every daily row.
+            "       MAX(stocked_dt) AS eow_dt,\n"
+            "       max_by(on_hand, stocked_dt) AS eow_on_hand,\n"
+            "       max_by(on_order, stocked_dt) AS eow_on_order,\n"
             "       SUM(oos) AS no_stock_instances, SUM(low) AS low_stock_instances,\n"
             # ELSE 0 rather than COALESCE(SUM(..), 0): 0 when no day qualifies (a group always has a row),
             # and a SUM stays nullable on every engine, so both write the column OPTIONAL.
