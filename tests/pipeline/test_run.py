@@ -24,6 +24,7 @@ from retailflow.export import export_days
 from retailflow.lake import Lake
 from retailflow.lake.state import load_reports
 from retailflow.pipeline import RunFailed, run
+from retailflow.tables import DIMENSION_TABLES
 from tests.transform.lakebuilder import (
     LakeBuilder,
     calendar_csv,
@@ -182,6 +183,16 @@ def test_an_incomplete_partition_fails_its_week_and_only_its_week(tmp_path):
     assert {w["yr_wk_num"]: w["status"] for w in report["weeks"]} == {202602: "published", 202603: "failed"}
     # The broken week's days were not read at all.
     assert {i["day"] for i in report["inputs"]} == {"2026-01-05"}
+
+
+def test_curated_dimensions_hold_exactly_their_contract_columns(three_weeks):
+    """The store and calendar files once also carried the raw partition's day (partition_dt)."""
+    run_lake(three_weeks.url, None)
+    con = duckdb.connect()
+    for table in DIMENSION_TABLES:
+        files = str(three_weeks.root / "curated" / table.name / "*.parquet")
+        names = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($f)", {"f": files}).fetchall()]
+        assert names == table.column_names, table.name
 
 
 def test_a_lake_without_raw_partitions(tmp_path):

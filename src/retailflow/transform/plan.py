@@ -329,12 +329,12 @@ def dimension_steps(d: Dialect) -> list[Step]:
     return [
         Step(
             "dim_calendar",
-            f"SELECT * FROM ({typed_select(CALENDAR, d, False)}) c WHERE cal_dt IS NOT NULL",
+            f"SELECT {', '.join(CALENDAR.column_names)} FROM ({typed_select(CALENDAR, d, False)}) c WHERE cal_dt IS NOT NULL",
             materialize=True,
         ),
         Step(
             "dim_store",
-            f"SELECT * FROM ({typed_select(STORE, d, False)}) s WHERE store_key IS NOT NULL",
+            f"SELECT {', '.join(STORE.column_names)} FROM ({typed_select(STORE, d, False)}) s WHERE store_key IS NOT NULL",
             materialize=True,
         ),
         # The product table repeats some keys with different attributes: keep one row per key, the first
