@@ -70,6 +70,9 @@ class Step:
     name: str
     sql: str
     materialize: bool = False  # read more than once downstream: worth computing once
+    # Materialized, and usually a handful of rows joined with the week's many (the keys that repeat): an
+    # engine may send it whole to every task that joins it (Spark cannot tell its size; spark_engine.py).
+    few_rows: bool = False
 
 
 def typed(column: Column, d: Dialect, source: str | None = None) -> str:
@@ -261,17 +264,24 @@ def fact_steps(table: Table, d: Dialect) -> list[Step]:
         # With the days read from the typed zone: days of the calendar, so the calendar rule passes them.
         Step(f"{name}_checked", f"SELECT * FROM {name}_fresh UNION ALL SELECT * FROM typed_{name}"),
         # Duplicates and conflicts concern only keys that repeat: find those by grouping on the key (one
-        # cheap pass), then compare whole rows of those keys alone.
+        # cheap pass), then compare whole rows of those keys alone. The keys are a step of their own, so an
+        # engine can see how few they are.
+        Step(
+            f"{name}_repeats",
+            f"SELECT {', '.join(key)} FROM {name}_checked WHERE reason IS NULL\n"
+            f"GROUP BY {', '.join(key)} HAVING COUNT(*) > 1",
+            materialize=True,
+            few_rows=True,
+        ),
         Step(
             f"{name}_versions",
             f"SELECT {', '.join(key)}, COUNT(*) AS versions\n"
             f"FROM (SELECT DISTINCT {', '.join(f'c.{c}' for c in cols)}\n"
-            f"      FROM {name}_checked c\n"
-            f"      JOIN (SELECT {', '.join(key)} FROM {name}_checked WHERE reason IS NULL\n"
-            f"            GROUP BY {', '.join(key)} HAVING COUNT(*) > 1) v ON {key_join}\n"
+            f"      FROM {name}_checked c JOIN {name}_repeats v ON {key_join}\n"
             "      WHERE c.reason IS NULL) u\n"
             f"GROUP BY {', '.join(key)}",
             materialize=True,
+            few_rows=True,
         ),
         # versions is NULL for a key that appears once, 1 for a key whose rows are exact copies.
         Step(

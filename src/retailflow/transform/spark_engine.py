@@ -18,6 +18,13 @@ from retailflow.transform.schema import WEEKLY_COLUMN_NAMES
 from retailflow.transform.spark_raw import read_raw
 from retailflow.transform.spark_session import active_session, get_session
 
+# A few_rows step (plan.py) of at most this many rows is sent whole to every task that joins it. Spark
+# cannot see the size of a checkpointed result, and planned sort-merge joins of the week's rows with the
+# keys that repeat (<table>_repeats, <table>_versions; at 9.3M fact rows there were none): each shuffled
+# every row, and <table>_kept, read by metrics, counts and the reconciliation, did so each time (that run:
+# 311 s -> 226 s). Above this, Spark plans the join (a lake where most keys repeat must not be broadcast).
+BROADCAST_ROWS = 100_000
+
 
 class SparkEngine:
     name = "spark"
@@ -80,6 +87,7 @@ class SparkEngine:
 
     def execute(self, plan: list[Step]) -> None:
         from pyspark.errors import PySparkException
+        from pyspark.sql import functions as F
 
         for step in plan:
             try:
@@ -88,6 +96,8 @@ class SparkEngine:
                     # Computed once, here, and cut from its lineage: later steps plan against the result,
                     # not against the whole chain back to the CSV files.
                     df = df.localCheckpoint(eager=True)
+                    if step.few_rows and df.count() <= BROADCAST_ROWS:
+                        df = F.broadcast(df)
                 df.createOrReplaceTempView(step.name)
             except PySparkException as exc:
                 raise _as_lake_error(exc) from None
