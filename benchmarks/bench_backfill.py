@@ -410,10 +410,11 @@ def main() -> None:
     # O(week): the same nightly run on the last week of the whole lake, behind all its history (the chain
     # above left its outputs, and the typed zone of its last week, whose last day is made new again).
     history_weeks = (end - START).days // 7
+    history = f"{history_weeks} week{'s' if history_weeks != 1 else ''}"
     shutil.rmtree(lake / "typed" / f"dt={end}", ignore_errors=True)
     late = measure("run --date END", retailflow(str(lake), "--date", end.isoformat()), env, fatal=False)
-    line(f"nightly: run --date {end}, {history_weeks} weeks behind it", late)
-    print(f"nightly with {history_weeks} weeks of history / with none: {ratio(late, nightly)}   (target <= 1.1x)")
+    line(f"nightly: run --date {end}, {history} behind it", late)
+    print(f"nightly with {history} of history / with none: {ratio(late, nightly)}   (target <= 1.1x)")
 
     spark_floor = spark_run = None
     if args.spark:
@@ -448,7 +449,7 @@ def main() -> None:
         ("reading every column", f"{read_all['seconds']:.1f} s = {ratio(read_all, floor)} the floor"),
         ("peak RSS, run --all", f"{gib(run['peak'])} GiB = {run['peak'] / limit:.2f}x limit{compute_peak}"),
         ("nightly / full week", ratio(nightly, full_week)),
-        (f"nightly, {history_weeks} weeks of history", f"{ratio(late, nightly)} the first week's"),
+        (f"nightly, {history} of history", f"{ratio(late, nightly)} the first week's"),
     ]
     if spark_floor and spark_run:
         summary += [
