@@ -40,9 +40,9 @@ def sales_with_note(note_chars: int) -> bytes:
     return (header + "".join(f"{line},{note}\n" for line, note in zip(lines, notes, strict=True))).encode()
 
 
-def run_day(lake: LakeBuilder, raw_sales: bytes, threads: int, **settings) -> None:
+def run_day(lake: LakeBuilder, raw_sales: bytes, threads: int) -> None:
     lake.day(DAY, raw_sales=raw_sales, inventory=[inv(DAY, 1, 10, 4, 0, 0)])
-    run_lake(lake.url, [DAY], engine=DuckDBEngine(threads=threads), quarantine_threshold=1.0, **settings)
+    run_lake(lake.url, [DAY], engine=DuckDBEngine(threads=threads), quarantine_threshold=1.0)
 
 
 @pytest.mark.parametrize("threads", [2, 1], ids=["file-read-into-a-table", "file-read-through-a-view"])
